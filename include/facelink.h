@@ -1,0 +1,96 @@
+/*
+ * facelink.h: the public C API of FaceLink.
+ *
+ * FaceLink is a self-hosted face recognition service that speaks Amazon
+ * Rekognition's face API. This header is the only one the command-line tool
+ * (src/cli) and the HTTP server's callers may include; everything else is
+ * library-internal (src/<module>/<module>.h).
+ *
+ * Conventions (see STYLE.md):
+ *   - Every fallible call returns enum fl_status and takes a caller-owned
+ *     struct fl_err *err, which may be NULL. There is no global error state.
+ *   - Output parameters are named out_* and are written only on success.
+ *   - Objects made with fl_x_new() are freed with fl_x_free(); free(NULL) is a
+ *     no-op.
+ */
+#ifndef FL_FACELINK_H
+#define FL_FACELINK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define FL_API __attribute__((visibility("default")))
+
+#define FL_VERSION_MAJOR 0
+#define FL_VERSION_MINOR 1
+#define FL_VERSION_PATCH 0
+#define FL_VERSION_STRING "0.1.0"
+
+/* Status codes. Each maps to exactly one Rekognition (or AWS protocol)
+ * exception name and HTTP status through fl_status_exception() and
+ * fl_status_http(); the table lives in src/core/err.c. Not persisted, so the
+ * order may change, but FL_OK stays 0. */
+enum fl_status {
+    FL_OK = 0,
+    FL_ERR_NOMEM,              /* allocation failed or arena cap hit -> InternalServerError */
+    FL_ERR_INVALID_ARG,        /* bad caller input -> InvalidParameterException */
+    FL_ERR_IMAGE_FORMAT,       /* undecodable or unknown image -> InvalidImageFormatException */
+    FL_ERR_IMAGE_TOO_LARGE,    /* bytes or pixels over the cap -> ImageTooLargeException */
+    FL_ERR_NOT_FOUND,          /* collection/face/user missing -> ResourceNotFoundException */
+    FL_ERR_EXISTS,             /* -> ResourceAlreadyExistsException */
+    FL_ERR_CONFLICT,           /* -> ConflictException */
+    FL_ERR_IDEMPOTENT_MISMATCH,/* -> IdempotentParameterMismatchException */
+    FL_ERR_PAGINATION,         /* -> InvalidPaginationTokenException */
+    FL_ERR_S3,                 /* S3Object input -> InvalidS3ObjectException */
+    FL_ERR_LIMIT,              /* -> LimitExceededException */
+    FL_ERR_QUOTA,              /* -> ServiceQuotaExceededException */
+    FL_ERR_ACCESS_DENIED,      /* -> AccessDeniedException */
+    FL_ERR_BUSY,               /* overloaded -> ThrottlingException */
+    FL_ERR_THROUGHPUT,         /* -> ProvisionedThroughputExceededException */
+    FL_ERR_UNKNOWN_OPERATION,  /* bad X-Amz-Target -> UnknownOperationException */
+    FL_ERR_SERIALIZATION,      /* malformed JSON body -> SerializationException */
+    FL_ERR_AUTH_MISSING,       /* -> MissingAuthenticationTokenException */
+    FL_ERR_AUTH_INCOMPLETE,    /* -> IncompleteSignatureException */
+    FL_ERR_AUTH_SIGNATURE,     /* -> InvalidSignatureException */
+    FL_ERR_AUTH_UNKNOWN_KEY,   /* -> UnrecognizedClientException */
+    FL_ERR_CORRUPT,            /* model/index/db bytes fail validation -> InternalServerError */
+    FL_ERR_IO,                 /* read/write/fsync failed; sys_errno set -> InternalServerError */
+    FL_ERR_STORE,              /* storage backend error; backend code in sys_errno */
+    FL_ERR_INTERNAL,           /* bug or impossible state -> InternalServerError */
+    FL_STATUS_COUNT_           /* never use; sizes tables */
+};
+
+#define FL_ERR_MSG_MAX 256
+
+/* Per-call error detail. Caller-owned (stack or inside the request). */
+struct fl_err {
+    enum fl_status code;
+    int sys_errno;            /* errno, sqlite extended code, ... (0 if none) */
+    char msg[FL_ERR_MSG_MAX]; /* human text; never parsed by code */
+};
+
+/* Short human name of a status ("out of memory"). Static string. */
+FL_API const char *fl_status_name(enum fl_status s);
+/* Rekognition/AWS exception name for a status ("InvalidParameterException"). */
+FL_API const char *fl_status_exception(enum fl_status s);
+/* HTTP status code an error maps to (200 for FL_OK). */
+FL_API int fl_status_http(enum fl_status s);
+
+/* Record an error where it is detected and return its code. err may be NULL.
+ *     return fl_err_set(err, FL_ERR_IMAGE_FORMAT, "png: bad IHDR crc");   */
+FL_API enum fl_status fl_err_set(struct fl_err *err, enum fl_status code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Reset err to FL_OK with an empty message. err may be NULL. */
+FL_API void fl_err_clear(struct fl_err *err);
+
+/* Library version string, e.g. "0.1.0". */
+FL_API const char *fl_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* FL_FACELINK_H */
