@@ -90,6 +90,43 @@ FL_API void fl_err_clear(struct fl_err *err);
 /* Library version string, e.g. "0.1.0". */
 FL_API const char *fl_version(void);
 
+/* ================================ Service ================================ */
+
+/* A FaceLink service: the store, the vector indexes and the face engine
+ * behind every operation. One per process; any number of threads may call
+ * fl_service_call() at once (each call borrows per-thread resources). */
+struct fl_service;
+
+struct fl_service_config {
+    const char *data_dir;      /* where the SQLite database and retained crops live */
+    const char *store_dsn;     /* NULL: SQLite in data_dir; "postgresql://..." later */
+    const char *models_dir;    /* fetched model packages (default "models") */
+    const char *default_model; /* face model for new collections (NULL: the default) */
+    const char *crop_retention;/* "none" | "crops" | "images" (NULL: "crops") */
+    const char *region;        /* for ARNs (NULL: "us-east-1") */
+    const char *account_id;    /* for ARNs (NULL: "000000000000") */
+    int n_workers;             /* threads that will call fl_service_call (sizes pools) */
+};
+
+/* Open the service (creates data_dir if needed). NULL with err set on failure. */
+FL_API struct fl_service *fl_service_open(const struct fl_service_config *cfg,
+                                          struct fl_err *err);
+/* Close and free; NULL is a no-op. No call may be in flight. */
+FL_API void fl_service_close(struct fl_service *svc);
+
+/* Run one operation. target is the X-Amz-Target value, e.g.
+ * "RekognitionService.CreateCollection" or "FaceLinkService.GetFaceEmbeddings";
+ * body is the JSON request (body_len bytes, need not be NUL-terminated).
+ * On FL_OK, *out_json is the JSON response body (caller frees with
+ * fl_free_string()). On error, returns the status (its exception name and HTTP
+ * status come from fl_status_exception()/fl_status_http()) and err->msg holds
+ * the message for the client. Thread-safe. */
+FL_API enum fl_status fl_service_call(struct fl_service *svc, const char *target,
+                                      const char *body, size_t body_len, char **out_json,
+                                      size_t *out_len, struct fl_err *err);
+/* Free a string returned by the library. NULL is a no-op. */
+FL_API void fl_free_string(char *s);
+
 #ifdef __cplusplus
 }
 #endif
