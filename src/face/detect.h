@@ -1,0 +1,53 @@
+/*
+ * detect.h: face detectors (library-internal to face/).
+ *
+ * Each detector turns an RGB image into candidate faces: a pixel box, a
+ * score in [0,1] and, when the detector has them, five landmarks (eye
+ * centres, nose tip, mouth corners; image-left first). The pipeline
+ * (pipeline.c) chooses a detector, then refines landmarks and aligns.
+ *
+ * Threading: a detector's models are immutable and shared; its *_exec
+ * object holds one thread's executors and scratch.
+ */
+#ifndef FL_FACE_DETECT_H
+#define FL_FACE_DETECT_H
+
+#include "face/geom.h"
+#include "nn/nn.h"
+
+struct fl_image;
+
+/* One detected face. */
+struct fl__det {
+    struct fl_face_box box; /* pixels */
+    float score;            /* [0, 1] */
+    float pts5[10];         /* eyes, nose, mouth corners (x, y), when has_pts5 */
+    bool has_pts5;
+};
+
+/* ============================== MTCNN ============================== */
+
+struct fl__mtcnn;
+struct fl__mtcnn_exec;
+
+struct fl__mtcnn_params {
+    float min_face_px; /* smallest face searched for, >= 12 */
+    float factor;      /* pyramid step, facenet's 0.709 */
+    float thresh[3];   /* PNet, RNet, ONet score thresholds */
+};
+
+/* Load pnet/rnet/onet.tflite from dir. NULL with err set on failure. */
+struct fl__mtcnn *fl__mtcnn_load(const char *dir, struct fl_err *err);
+void fl__mtcnn_free(struct fl__mtcnn *m);
+/* One thread's executors for m (borrowed; must outlive it). */
+struct fl__mtcnn_exec *fl__mtcnn_exec_new(struct fl__mtcnn *m, enum fl_nn_backend backend,
+                                          struct fl_err *err);
+void fl__mtcnn_exec_free(struct fl__mtcnn_exec *x);
+/* Defaults for an image: min face scaled from Rekognition's 40 px at 1920. */
+void fl__mtcnn_params_default(const struct fl_image *img, struct fl__mtcnn_params *p);
+/* Detect faces. *out (fl_free) gets *n_out detections, best score first. */
+enum fl_status fl__mtcnn_detect(struct fl__mtcnn_exec *x, const struct fl_image *img,
+                                const struct fl__mtcnn_params *p, struct fl__det **out,
+                                int *n_out, struct fl_err *err);
+
+#endif /* FL_FACE_DETECT_H */
