@@ -316,7 +316,8 @@ static enum fl_status stage1(struct fl__mtcnn_exec *x, const struct fl_image *im
     int n_out = fl_nn_model_n_outputs(x->m->pnet);
 
     while (minl >= 12) {
-        int ws = (int)ceil(img->w * scale), hs = (int)ceil(img->h * scale), shp[3], shr[3];
+        int ws = (int)ceil(img->w * scale), hs = (int)ceil(img->h * scale);
+        int shp[3] = {0}, shr[3] = {0};
         struct fl_image lvl = {0};
         struct fl_nn_exec *e;
         const float *prob, *reg;
