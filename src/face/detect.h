@@ -50,4 +50,26 @@ enum fl_status fl__mtcnn_detect(struct fl__mtcnn_exec *x, const struct fl_image 
                                 const struct fl__mtcnn_params *p, struct fl__det **out,
                                 int *n_out, struct fl_err *err);
 
+/* ====================== face-api SSD and Tiny YOLO ====================== */
+
+struct fl__faceapi_det;
+struct fl__faceapi_det_exec;
+
+/* Load ssd_mobilenetv1 and tiny_face_detector from face-api's model dir. */
+struct fl__faceapi_det *fl__faceapi_det_load(const char *model_dir, struct fl_err *err);
+void fl__faceapi_det_free(struct fl__faceapi_det *d);
+struct fl__faceapi_det_exec *fl__faceapi_det_exec_new(struct fl__faceapi_det *d,
+                                                      enum fl_nn_backend backend,
+                                                      struct fl_err *err);
+void fl__faceapi_det_exec_free(struct fl__faceapi_det_exec *x);
+/* face-api's SSD at 512 (its default min_score: 0.5). Best score first. */
+enum fl_status fl__faceapi_ssd_detect(struct fl__faceapi_det_exec *x, const struct fl_image *img,
+                                      float min_score, struct fl__det **out, int *n_out,
+                                      struct fl_err *err);
+/* face-api's Tiny YOLOv2 at size (a multiple of 32; face-api's default 416,
+ * min_score 0.5). Best score first. */
+enum fl_status fl__faceapi_tiny_detect(struct fl__faceapi_det_exec *x, const struct fl_image *img,
+                                       int size, float min_score, struct fl__det **out,
+                                       int *n_out, struct fl_err *err);
+
 #endif /* FL_FACE_DETECT_H */
