@@ -43,6 +43,7 @@ CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
 BIN     := $(BUILD)/facelink
 TESTS   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 TEST_HELPERS := $(wildcard tests/helpers/*.c)
+BENCHES := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
 
 all: $(BIN)
 
@@ -64,6 +65,12 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB) $(TEST_HELPERS) tests/runner/t.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -Itests/runner -Itests/helpers $< $(TEST_HELPERS) $(LIB) $(LDFLAGS) $(LDLIBS) -o $@
 
+$(BUILD)/bench/%: bench/%.c $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $< $(LIB) $(LDFLAGS) $(LDLIBS) -o $@
+
+benches: $(BENCHES)
+
 setup:
 	@scripts/setup
 
@@ -83,7 +90,7 @@ eval: setup
 	@BUILD=$(BUILD) scripts/eval
 
 bench: setup
-	@$(MAKE) --no-print-directory $(BIN)
+	@$(MAKE) --no-print-directory $(BIN) benches
 	@BUILD=$(BUILD) scripts/bench
 
 lint:
@@ -93,5 +100,5 @@ lint:
 clean:
 	rm -rf build build-*
 
-.PHONY: all setup tests test run eval bench lint clean
+.PHONY: all setup tests test run eval bench benches lint clean
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
