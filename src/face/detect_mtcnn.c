@@ -312,6 +312,7 @@ static enum fl_status stage1(struct fl__mtcnn_exec *x, const struct fl_image *im
 {
     enum fl_status rc = FL_OK;
     struct cands level = {0};
+    struct fl_image base = {0};
     double m = 12.0 / p->min_face_px, minl = FL_MIN(img->w, img->h) * m, scale = m;
     int n_out = fl_nn_model_n_outputs(x->m->pnet);
 
@@ -322,7 +323,13 @@ static enum fl_status stage1(struct fl__mtcnn_exec *x, const struct fl_image *im
         struct fl_nn_exec *e;
         const float *prob, *reg;
 
-        rc = fl_img_resize_area(img, ws, hs, &lvl, err);
+        /* The first level is area-resampled from the image, the others from
+         * the first level: one pass over a large photo instead of one per
+         * level (the levels differ from direct resampling by rounding only). */
+        if (!base.px)
+            rc = fl_img_resize_area(img, ws, hs, &base, err);
+        if (rc == FL_OK)
+            rc = fl_img_resize_area(&base, ws, hs, &lvl, err);
         if (rc != FL_OK)
             break;
         e = pnet_exec(x, ws, hs, err);
@@ -369,6 +376,7 @@ static enum fl_status stage1(struct fl__mtcnn_exec *x, const struct fl_image *im
         minl *= p->factor;
     }
     fl_free(level.v);
+    fl_image_free(&base);
     if (rc != FL_OK)
         return rc;
     nms(out, 0.7f, false);

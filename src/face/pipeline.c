@@ -419,6 +419,52 @@ static float sharpness(const struct fl_image *chip)
 
 /* ================================ Chips ================================ */
 
+/* Warp the size x size chip that M (image -> chip) defines. Only the chip's
+ * footprint in the image is cropped (zeros outside the image, as the warp's
+ * own border) and warped, so the prefilter's pyramid never touches the rest
+ * of a large photo. */
+static enum fl_status warp_chip(const struct fl_image *img, const double m[6], int size,
+                                struct fl_image *out_chip, struct fl_err *err)
+{
+    double inv[6], x0 = 1e30, y0 = 1e30, x1 = -1e30, y1 = -1e30, mc[6];
+    static const int corners[4][2] = {{0, 0}, {1, 0}, {0, 1}, {1, 1}};
+    struct fl_image crop = {0};
+    int cx, cy, cw, ch;
+    enum fl_status rc;
+
+    if (!fl_face_affine_invert(m, inv))
+        return fl_err_set(err, FL_ERR_INVALID_ARG, "degenerate alignment");
+    for (int k = 0; k < 4; k++) {
+        double u = corners[k][0] * (size - 1), v = corners[k][1] * (size - 1);
+        double x = inv[0] * u + inv[1] * v + inv[2], y = inv[3] * u + inv[4] * v + inv[5];
+        x0 = fmin(x0, x);
+        y0 = fmin(y0, y);
+        x1 = fmax(x1, x);
+        y1 = fmax(y1, y);
+    }
+    /* two pixels of margin for the bilinear taps and the 2x2 pyramid */
+    x0 = floor(fmax(x0 - 2, -1e6));
+    y0 = floor(fmax(y0 - 2, -1e6));
+    x1 = ceil(fmin(x1 + 2, 1e6));
+    y1 = ceil(fmin(y1 + 2, 1e6));
+    cx = (int)x0;
+    cy = (int)y0;
+    cw = (int)(x1 - x0) + 1;
+    ch = (int)(y1 - y0) + 1;
+    if (cw < 1 || ch < 1 || (double)cw * ch > 64e6)
+        return fl_err_set(err, FL_ERR_INVALID_ARG, "face alignment out of range");
+    rc = fl_img_crop_pad(img, cx, cy, cw, ch, cw, ch, 0, 0, &crop, err);
+    if (rc != FL_OK)
+        return rc;
+    /* the same map from crop coordinates: x = x' + cx */
+    memcpy(mc, m, sizeof(mc));
+    mc[2] = m[2] + m[0] * cx + m[1] * cy;
+    mc[5] = m[5] + m[3] * cx + m[4] * cy;
+    rc = fl_img_warp_affine_prefilter(&crop, (const double(*)[3])mc, size, size, out_chip, err);
+    fl_image_free(&crop);
+    return rc;
+}
+
 enum fl_status fl_face_chip(struct fl_face_worker *w, const struct fl_image *img,
                             const struct fl_face *f, enum fl_face_model m,
                             struct fl_image *out_chip, struct fl_err *err)
@@ -436,7 +482,7 @@ enum fl_status fl_face_chip(struct fl_face_worker *w, const struct fl_image *img
         if (!fl_face_arcface_transform(pts, M))
             return fl_err_set(err, FL_ERR_INVALID_ARG, "degenerate landmarks");
     }
-    return fl_img_warp_affine_prefilter(img, (const double(*)[3])M, size, size, out_chip, err);
+    return warp_chip(img, M, size, out_chip, err);
 }
 
 enum fl_status fl_face_embed_chip(struct fl_face_worker *w, const struct fl_image *chip,
