@@ -36,6 +36,26 @@ struct fl__index_dist {
     fl_dist_batch_fn dot_batch; /* dot of q against n rows */
 };
 
+/* Software prefetch for the scan: hint the cache lines of the row
+ * FL_INDEX_PREFETCH_BYTES ahead of `row` (one row of stride floats), but none
+ * at or past `end` (the end of the block being scanned). Measured on the
+ * 1M x 128 benchmark: the hardware prefetcher alone leaves the scan about 15%
+ * slower than a plain streaming sum; with this hint it matches it (see
+ * docs/internals/index.md). Addresses are compared as integers so no pointer
+ * past the block is ever formed. */
+#define FL_INDEX_PREFETCH_BYTES 4096
+
+static inline void fl__index_prefetch_row(const float *row, const float *end, size_t stride)
+{
+    uintptr_t a = (uintptr_t)row + FL_INDEX_PREFETCH_BYTES;
+    uintptr_t e = (uintptr_t)end;
+    for (size_t b = 0; b < stride * sizeof(float); b += 64) {
+        if (a + b >= e)
+            break;
+        __builtin_prefetch((const void *)(a + b), 0, 3);
+    }
+}
+
 /* The table for one ISA, or NULL when this build has no kernels for it or the
  * CPU cannot run them (checked with __builtin_cpu_supports, including every
  * AVX-512 subset the Makefile enables for *_avx512.c). FL_ISA_SCALAR never
