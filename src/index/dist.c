@@ -59,8 +59,8 @@ static float dot_scalar(const float *a, const float *b, size_t dim)
 }
 
 /* Batched forms: per row exactly the one-to-one kernel (bit-identical). */
-static void l2_batch_scalar(const float *q, const float *base, size_t n, size_t dim,
-                            size_t stride, float *out)
+static void l2_batch_scalar(const float *q, const float *base, size_t n, size_t dim, size_t stride,
+                            float *out)
 {
     const float *end = base + n * stride;
     for (size_t r = 0; r < n; r++) {
@@ -69,8 +69,8 @@ static void l2_batch_scalar(const float *q, const float *base, size_t n, size_t 
     }
 }
 
-static void dot_batch_scalar(const float *q, const float *base, size_t n, size_t dim,
-                             size_t stride, float *out)
+static void dot_batch_scalar(const float *q, const float *base, size_t n, size_t dim, size_t stride,
+                             float *out)
 {
     const float *end = base + n * stride;
     for (size_t r = 0; r < n; r++) {

@@ -77,8 +77,7 @@ enum fl_index_metric fl_index_metric(const struct fl_index *ix);
  * infinity, or is all zeros under FL_INDEX_COSINE; FL_ERR_LIMIT past 2^32-2
  * vectors; FL_ERR_NOMEM. On any error the index is unchanged. Takes the write
  * lock. */
-enum fl_status fl_index_add(struct fl_index *ix, uint64_t id, const float *vec,
-                            struct fl_err *err);
+enum fl_status fl_index_add(struct fl_index *ix, uint64_t id, const float *vec, struct fl_err *err);
 
 /* Insert n vectors (vecs: n * dim floats, row-major, borrowed) under ids[i];
  * the start-up rebuild path. Same rules as fl_index_add; a repeated id keeps

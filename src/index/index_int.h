@@ -29,7 +29,7 @@ typedef void (*fl_dist_batch_fn)(const float *q, const float *base, size_t n, si
 
 struct fl__index_dist {
     const char *name;           /* "scalar", "avx2", "avx512" */
-    enum fl_isa isa;
+    enum fl_isa isa;            /* the ISA these kernels need */
     fl_dist_fn l2;              /* sum (a_i - b_i)^2 */
     fl_dist_fn dot;             /* sum a_i * b_i */
     fl_dist_batch_fn l2_batch;  /* l2 of q against n rows */
