@@ -181,8 +181,8 @@ static double ref_area(const struct fl_image *s, int w, int h, int x, int y, int
 
 static void test_area_vs_reference(void)
 {
-    static const int sizes[][4] = {{40, 30, 20, 15}, {97, 61, 29, 18}, {50, 50, 7, 7},
-                                   {33, 20, 33, 20}, {300, 200, 31, 23}};
+    static const int sizes[][4] = {
+        {40, 30, 20, 15}, {97, 61, 29, 18}, {50, 50, 7, 7}, {33, 20, 33, 20}, {300, 200, 31, 23}};
     for (size_t k = 0; k < FL_ARRAY_LEN(sizes); k++) {
         struct fl_image s = {0}, o = {0};
         int W = sizes[k][0], H = sizes[k][1], w = sizes[k][2], h = sizes[k][3], bad = 0;
@@ -191,8 +191,8 @@ static void test_area_vs_reference(void)
         for (int y = 0; y < h; y++)
             for (int x = 0; x < w; x++)
                 for (int c = 0; c < 3; c++)
-                    bad += abs(ref_round(ref_area(&s, w, h, x, y, c)) -
-                               fl_image_at(&o, x, y)[c]) > 1;
+                    bad +=
+                        abs(ref_round(ref_area(&s, w, h, x, y, c)) - fl_image_at(&o, x, y)[c]) > 1;
         T_CHECK_EQ_INT(bad, 0);
         /* integer factor 2: the exact 2x2 mean, rounded half up (+-1 for float) */
         fl_image_free(&s);
@@ -205,7 +205,8 @@ static void test_area_vs_reference(void)
         for (int y = 0; y < 3; y++)
             for (int x = 0; x < 4; x++)
                 for (int c = 0; c < 3; c++) {
-                    int sum = fl_image_at(&s, 2 * x, 2 * y)[c] + fl_image_at(&s, 2 * x + 1, 2 * y)[c] +
+                    int sum = fl_image_at(&s, 2 * x, 2 * y)[c] +
+                              fl_image_at(&s, 2 * x + 1, 2 * y)[c] +
                               fl_image_at(&s, 2 * x, 2 * y + 1)[c] +
                               fl_image_at(&s, 2 * x + 1, 2 * y + 1)[c];
                     int want = (sum + 2) / 4, got = fl_image_at(&o, x, y)[c];
@@ -339,8 +340,8 @@ static void test_crop_square(void)
     T_CHECK(fl_image_at(&o, 5, 2)[1] == 0);
     fl_image_free(&o);
     /* completely outside and absurd offsets: all zero, no crash */
-    T_REQUIRE(fl_img_crop_pad(&s, 1000000, -2000000000, 50, 50, 4, 4, -2000000000, 2000000000,
-                              &o, NULL) == FL_OK);
+    T_REQUIRE(fl_img_crop_pad(&s, 1000000, -2000000000, 50, 50, 4, 4, -2000000000, 2000000000, &o,
+                              NULL) == FL_OK);
     T_CHECK(fl_image_at(&o, 3, 3)[0] == 0);
     fl_image_free(&o);
     T_CHECK_EQ_INT(fl_img_crop_square(&s, 0, 0, 0, 5, true, &o, NULL), FL_ERR_INVALID_ARG);
