@@ -16,7 +16,6 @@
  */
 #include "img/img_int.h"
 
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -80,14 +79,15 @@ void fl_image_f32_free(struct fl_image_f32 *img)
     memset(img, 0, sizeof(*img));
 }
 
-/* Round half up and clamp to 0..255; NaN -> 0. */
+/* Round half up and clamp to 0..255; NaN -> 0. v + 0.5 is positive where
+ * it is converted, so truncation is floor (no libm call). */
 static uint8_t f32_to_u8(float v)
 {
-    double r;
     if (!(v > 0.0f))
         return 0;
-    r = floor((double)v + 0.5);
-    return r >= 255.0 ? 255 : (uint8_t)r;
+    if (v >= 254.5f)
+        return 255;
+    return (uint8_t)(int)((double)v + 0.5);
 }
 
 enum fl_status fl_image_f32_to_u8(const struct fl_image_f32 *src, struct fl_image *out,

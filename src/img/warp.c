@@ -44,12 +44,14 @@ static bool invert_affine(const double m[2][3], double inv[2][3])
     return true;
 }
 
+/* Round half up and clamp (truncation of a positive value is floor). */
 static uint8_t round_u8d(double v)
 {
     if (!(v > 0.0))
         return 0;
-    v = floor(v + 0.5);
-    return v >= 255.0 ? 255 : (uint8_t)v;
+    if (v >= 254.5)
+        return 255;
+    return (uint8_t)(int)(v + 0.5);
 }
 
 enum fl_status fl_img_warp_affine(const struct fl_image *src, const double m[2][3], int out_w,
