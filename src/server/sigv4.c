@@ -276,7 +276,8 @@ enum fl_status fl__sigv4_canonical_request(const struct fl__sigv4_req *r,
     st = query_parse(r->raw_query, &q, err);
     if (st != FL_OK)
         goto out;
-    qsort(q.v, q.n, sizeof(*q.v), qparam_cmp);
+    if (q.n > 1)
+        qsort(q.v, q.n, sizeof(*q.v), qparam_cmp);
     bool first = true;
     for (size_t i = 0; i < q.n; i++) {
         if (skip_signature && strcmp(q.v[i].name, "X-Amz-Signature") == 0)
