@@ -288,6 +288,109 @@ static enum fl_status run_operation(struct request *rq)
     return st;
 }
 
+#define METRICS_MAX_COLLECTIONS 1000
+
+/* Append one gauge line per collection (faces and users) by asking the
+ * service itself: ListCollections, then DescribeCollection for each, up to
+ * METRICS_MAX_COLLECTIONS. Runs on a worker. A service that cannot answer
+ * (e.g. not yet implemented) simply contributes no lines. */
+static enum fl_status render_collections(struct fl_server *srv, struct fl_buf *b,
+                                         struct fl_err *err)
+{
+    fl_server_dispatch_fn fn = srv->cfg.dispatch ? srv->cfg.dispatch : default_dispatch;
+    fl_server_free_fn fr = srv->cfg.free_fn ? srv->cfg.free_fn : default_free;
+    void *ctx = srv->cfg.dispatch_ctx;
+    char *next = NULL;
+    int n_done = 0;
+    enum fl_status st = FL_OK;
+    bool header = false;
+
+    do {
+        char *out = NULL, req[600];
+        size_t out_len = 0;
+        json_t *list = NULL, *req_o = json_object();
+        char *req_s = NULL;
+        struct fl_err e2;
+        if (!req_o)
+            break;
+        json_object_set_new(req_o, "MaxResults", json_integer(1000));
+        if (next)
+            json_object_set_new(req_o, "NextToken", json_string(next));
+        if (fl_json_dump(req_o, &req_s, NULL, NULL) != FL_OK) {
+            json_decref(req_o);
+            break;
+        }
+        json_decref(req_o);
+        snprintf(req, sizeof(req), "%s", req_s);
+        fl_free(req_s);
+        fl_free(next);
+        next = NULL;
+        if (fn(ctx, "RekognitionService.ListCollections", req, strlen(req), &out, &out_len,
+               &e2) != FL_OK ||
+            !out)
+            break;
+        if (fl_json_parse_object(out, out_len, &list, NULL) != FL_OK) {
+            fr(ctx, out);
+            break;
+        }
+        fr(ctx, out);
+        json_t *ids = json_object_get(list, "CollectionIds");
+        const char *nt = json_string_value(json_object_get(list, "NextToken"));
+        next = nt ? fl_strdup(nt) : NULL;
+        for (size_t i = 0; json_is_array(ids) && i < json_array_size(ids) && st == FL_OK &&
+                           n_done < METRICS_MAX_COLLECTIONS;
+             i++, n_done++) {
+            const char *id = json_string_value(json_array_get(ids, i));
+            json_t *d = NULL, *dreq = json_object();
+            char *dreq_s = NULL, *dout = NULL;
+            size_t dout_len = 0;
+            if (!id || !dreq)
+                break;
+            json_object_set_new(dreq, "CollectionId", json_string(id));
+            bool ok = fl_json_dump(dreq, &dreq_s, NULL, NULL) == FL_OK &&
+                      fn(ctx, "RekognitionService.DescribeCollection", dreq_s, strlen(dreq_s),
+                         &dout, &dout_len, &e2) == FL_OK &&
+                      dout && fl_json_parse_object(dout, dout_len, &d, NULL) == FL_OK;
+            json_decref(dreq);
+            fl_free(dreq_s);
+            if (dout)
+                fr(ctx, dout);
+            if (!ok)
+                continue; /* deleted meanwhile */
+            double faces = 0, users = 0;
+            bool has_users = fl_json_number(json_object_get(d, "UserCount"), &users);
+            fl_json_number(json_object_get(d, "FaceCount"), &faces);
+            json_decref(d);
+            /* CollectionId is [a-zA-Z0-9_.-]+: nothing to escape in a label */
+            for (const char *c = id; *c; c++)
+                if (*c == '"' || *c == '\\' || *c == '\n')
+                    goto next_id;
+            if (!header) {
+                st = fl_buf_printf(b, err,
+                                   "# HELP facelink_collection_faces Faces in a collection.\n"
+                                   "# TYPE facelink_collection_faces gauge\n");
+                header = true;
+            }
+            if (st == FL_OK)
+                st = fl_buf_printf(b, err, "facelink_collection_faces{collection=\"%s\"} %.0f\n",
+                                   id, faces);
+            if (st == FL_OK && has_users)
+                st = fl_buf_printf(b, err, "facelink_collection_users{collection=\"%s\"} %.0f\n",
+                                   id, users);
+        next_id:;
+        }
+        json_decref(list);
+    } while (next && st == FL_OK && n_done < METRICS_MAX_COLLECTIONS);
+    if (st == FL_OK && header)
+        st = fl_buf_printf(b, err,
+                           "# HELP facelink_collections Collections (counted up to %d).\n"
+                           "# TYPE facelink_collections gauge\n"
+                           "facelink_collections %d\n",
+                           METRICS_MAX_COLLECTIONS, n_done);
+    fl_free(next);
+    return st;
+}
+
 static void render_metrics(struct request *rq)
 {
     struct fl_server *srv = rq->srv;
@@ -297,8 +400,12 @@ static void render_metrics(struct request *rq)
         MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
     long conns = di ? (long)di->num_connections : -1;
     fl_buf_init(&b, 16u << 20);
-    if (fl__metrics_render(srv->metrics, fl__pool_depth(srv->pool), fl__pool_busy(srv->pool),
-                           srv->n_workers, conns, &b, &err) == FL_OK)
+    enum fl_status st = fl__metrics_render(srv->metrics, fl__pool_depth(srv->pool),
+                                           fl__pool_busy(srv->pool), srv->n_workers, conns, &b,
+                                           &err);
+    if (st == FL_OK)
+        st = render_collections(srv, &b, &err);
+    if (st == FL_OK)
         prepare(rq, 200, CT_PROM, b.data ? b.data : "", b.len);
     else
         prepare_error(rq, err.code, err.msg);

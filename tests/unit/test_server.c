@@ -54,7 +54,13 @@ static enum fl_status fake_dispatch(void *ctx, const char *target, const char *b
     json_t *o = NULL;
     if (fl_json_parse_object(body, body_len, &o, err) != FL_OK)
         return err->code; /* SerializationException with jansson's position */
+    const char *cid = json_string_value(json_object_get(o, "CollectionId"));
+    bool is_a = cid && strcmp(cid, "a") == 0;
     json_decref(o);
+    if (strcmp(op, "DescribeCollection") == 0 && is_a) {
+        *out = dup_out("{\"FaceCount\":3,\"UserCount\":1,\"FaceModelVersion\":\"7.0\"}", out_len);
+        return *out ? FL_OK : FL_ERR_NOMEM;
+    }
     if (strcmp(op, "ListCollections") == 0) {
         *out = dup_out("{\"CollectionIds\":[\"a\"],\"FaceModelVersions\":[\"7.0\"]}", out_len);
         return *out ? FL_OK : FL_ERR_NOMEM;
@@ -637,6 +643,29 @@ static void test_metrics(void)
     T_CHECK(strstr(r.body, "\nfacelink_queue_depth 0\n") != NULL);
     T_CHECK(strstr(r.body, "\nfacelink_workers 2\n") != NULL);
     T_CHECK(strstr(r.body, "# TYPE facelink_request_duration_seconds histogram\n") != NULL);
+    /* collection sizes, asked of the service (fake: collection "a", 3 faces, 1 user) */
+    T_CHECK(strstr(r.body, "\nfacelink_collection_faces{collection=\"a\"} 3\n") != NULL);
+    T_CHECK(strstr(r.body, "\nfacelink_collection_users{collection=\"a\"} 1\n") != NULL);
+    T_CHECK(strstr(r.body, "\nfacelink_collections 1\n") != NULL);
+    /* every sample line is NAME{labels} VALUE or NAME VALUE */
+    int bad = 0;
+    for (char *l = r.body; *l;) {
+        char *e = strchr(l, '\n');
+        if (!e)
+            break;
+        *e = '\0';
+        if (*l != '#') {
+            char name[128];
+            double val;
+            const char *sp = strrchr(l, ' ');
+            if (sscanf(l, "%127[a-z_]", name) != 1 || strncmp(name, "facelink_", 9) != 0 || !sp ||
+                sscanf(sp + 1, "%lf", &val) != 1)
+                bad++;
+        }
+        *e = '\n';
+        l = e + 1;
+    }
+    T_CHECK_EQ_INT(bad, 0);
 }
 
 static void test_no_leaks(void)
