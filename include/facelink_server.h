@@ -98,8 +98,10 @@ FL_API void fl_server_config_init(struct fl_server_config *cfg);
 FL_API void fl_server_config_fini(struct fl_server_config *cfg);
 /* Set one option by its name (as in fl_server_options(), e.g. "data-dir")
  * from text. Switches take "true/false/1/0/yes/no/on/off". "keys" and
- * "read-only-keys" take "ID:SECRET[,ID:SECRET...]" and add to the key list.
- * FL_ERR_INVALID_ARG for an unknown name or a bad value. */
+ * "read-only-keys" take "ID:SECRET[,ID:SECRET...]"; "keys-file" names a file
+ * of "ID SECRET [read-only]" lines, read at once. Each of these three replaces
+ * the keys the same option set before and keeps the others'.
+ * FL_ERR_INVALID_ARG for an unknown name or a bad value (message says which). */
 FL_API enum fl_status fl_server_config_set(struct fl_server_config *cfg, const char *name,
                                            const char *value, struct fl_err *err);
 /* Apply a `key = value` file ('#' comments, blank lines allowed). */

@@ -437,8 +437,7 @@ enum fl_status fl_server_config_load_file(struct fl_server_config *cfg, const ch
     enum fl_status st = fl_file_read(path, 1u << 20, &data, &len, err);
     if (st != FL_OK)
         return st;
-    char *s = (char *)data; /* fl_file_read NUL-terminates? do not rely on it */
-    char *text = fl_strndup(s, len);
+    char *text = fl_strndup((char *)data, len); /* a NUL-terminated copy to split */
     fl_free(data);
     if (!text)
         return fl_err_set(err, FL_ERR_NOMEM, "config: out of memory");
