@@ -229,9 +229,13 @@ static enum fl_status run_operation(struct request *rq)
         struct fl__sigv4_auth auth;
         char *q = strchr(rq->raw_uri, '?');
         char *path = fl_strndup(rq->raw_uri, q ? (size_t)(q - rq->raw_uri) : strlen(rq->raw_uri));
+        if (!path) {
+            prepare_error(rq, FL_ERR_NOMEM, "out of memory");
+            return FL_ERR_NOMEM;
+        }
         struct fl__sigv4_req sr = {
             .method = rq->method,
-            .raw_path = path ? path : "/",
+            .raw_path = path,
             .raw_query = q ? q + 1 : NULL,
             .headers = rq->headers,
             .n_headers = rq->n_headers,
