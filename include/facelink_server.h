@@ -32,8 +32,8 @@ extern "C" {
  * the service. Called from worker threads, concurrently. On FL_OK *out_json
  * is a response the server releases with the configuration's free_fn. */
 typedef enum fl_status (*fl_server_dispatch_fn)(void *ctx, const char *target, const char *body,
-                                                size_t body_len, char **out_json,
-                                                size_t *out_len, struct fl_err *err);
+                                                size_t body_len, char **out_json, size_t *out_len,
+                                                struct fl_err *err);
 /* Releases a response string returned by the dispatch function. */
 typedef void (*fl_server_free_fn)(void *ctx, char *s);
 
@@ -43,31 +43,31 @@ struct fl_server_key {
     char *access_key_id; /* owned */
     char *secret;        /* owned; never logged */
     bool read_only;
-    int origin;          /* which option set it: 0 keys, 1 read-only-keys, 2 keys-file */
+    int origin; /* which option set it: 0 keys, 1 read-only-keys, 2 keys-file */
 };
 
 /* Server configuration. Strings are owned (fl_server_config_fini frees them);
  * set them through fl_server_config_set() so ownership stays right. */
 struct fl_server_config {
-    char *listen;          /* "HOST:PORT" or "[V6]:PORT"; numeric host or "localhost" */
-    char *data_dir;        /* service data directory */
-    char *store;           /* store DSN; NULL: SQLite in data_dir */
-    char *models_dir;      /* fetched model packages */
-    char *default_model;   /* face model for new collections; NULL: the service default */
-    char *crop_retention;  /* "none" | "crops" | "images" */
-    char *region;          /* for ARNs */
-    char *log_level;       /* "debug" | "info" | "warn" | "error" | "off" */
-    bool log_json;         /* JSON log lines instead of text */
-    int n_workers;         /* worker threads; 0: one per core */
-    int n_io_threads;      /* HTTP I/O threads; 0: min(cores, 4) */
-    int queue_max;         /* requests waiting for a worker; 0: 8 per worker */
-    size_t body_limit;     /* bytes of request body accepted */
-    int idle_timeout_s;    /* a connection idle this long is closed */
-    int max_connections;   /* open connections, all clients */
+    char *listen;               /* "HOST:PORT" or "[V6]:PORT"; numeric host or "localhost" */
+    char *data_dir;             /* service data directory */
+    char *store;                /* store DSN; NULL: SQLite in data_dir */
+    char *models_dir;           /* fetched model packages */
+    char *default_model;        /* face model for new collections; NULL: the service default */
+    char *crop_retention;       /* "none" | "crops" | "images" */
+    char *region;               /* for ARNs */
+    char *log_level;            /* "debug" | "info" | "warn" | "error" | "off" */
+    bool log_json;              /* JSON log lines instead of text */
+    int n_workers;              /* worker threads; 0: one per core */
+    int n_io_threads;           /* HTTP I/O threads; 0: min(cores, 4) */
+    int queue_max;              /* requests waiting for a worker; 0: 8 per worker */
+    size_t body_limit;          /* bytes of request body accepted */
+    int idle_timeout_s;         /* a connection idle this long is closed */
+    int max_connections;        /* open connections, all clients */
     int max_connections_per_ip; /* open connections from one address (0: no limit) */
-    int clock_skew_s;      /* SigV4: accepted distance between X-Amz-Date and now */
-    bool auth_off;         /* explicit --no-auth: accept every request unsigned */
-    char *keys_file;       /* file of "ACCESS_KEY_ID SECRET [read-only]" lines (read when set) */
+    int clock_skew_s;           /* SigV4: accepted distance between X-Amz-Date and now */
+    bool auth_off;              /* explicit --no-auth: accept every request unsigned */
+    char *keys_file; /* file of "ACCESS_KEY_ID SECRET [read-only]" lines (read when set) */
     struct fl_server_key *keys; /* owned array of n_keys */
     size_t n_keys;
 
@@ -81,11 +81,11 @@ struct fl_server_config {
 
 /* One documented option: what `facelink serve --help` prints. */
 struct fl_server_option {
-    const char *name;   /* flag without "--" and key in the config file */
-    const char *env;    /* environment variable */
-    const char *arg;    /* placeholder of the value ("ADDR"); NULL for a switch */
-    const char *dflt;   /* default, as text */
-    const char *help;   /* one line */
+    const char *name; /* flag without "--" and key in the config file */
+    const char *env;  /* environment variable */
+    const char *arg;  /* placeholder of the value ("ADDR"); NULL for a switch */
+    const char *dflt; /* default, as text */
+    const char *help; /* one line */
 };
 
 /* The option table; *out_n gets its length. Static storage. */
@@ -114,8 +114,7 @@ FL_API enum fl_status fl_server_config_load_env(struct fl_server_config *cfg, st
  * the command name and skipped). Sets *out_help when --help/-h was given
  * (nothing else is then checked). The caller still runs validate. */
 FL_API enum fl_status fl_server_config_from_args(struct fl_server_config *cfg, int argc,
-                                                 char **argv, bool *out_help,
-                                                 struct fl_err *err);
+                                                 char **argv, bool *out_help, struct fl_err *err);
 /* Check a configuration: listen address parses, numbers in range, and the
  * security rule: a non-loopback address needs at least one key and auth on. */
 FL_API enum fl_status fl_server_config_validate(const struct fl_server_config *cfg,

@@ -30,8 +30,8 @@ static void serve_usage(FILE *f)
         char flag[64];
         snprintf(flag, sizeof(flag), "--%s%s%s", o[i].name, o[i].arg ? " " : "",
                  o[i].arg ? o[i].arg : "");
-        fprintf(f, "  %-36s %s\n  %-36s [env %s; default %s]\n", flag, o[i].help, "",
-                o[i].env, o[i].dflt);
+        fprintf(f, "  %-36s %s\n  %-36s [env %s; default %s]\n", flag, o[i].help, "", o[i].env,
+                o[i].dflt);
     }
     fprintf(f, "  %-36s %s\n\n", "--help", "show this help");
     fprintf(f, "Authentication: with access keys configured every request must carry a valid\n"

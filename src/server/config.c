@@ -265,8 +265,7 @@ static enum fl_status load_keys_file(struct fl_server_config *cfg, const char *p
             fl[nf] = (size_t)(p - f[nf]);
             nf++;
         }
-        if (nf == 1 || nf == 4 ||
-            (nf == 3 && !(fl[2] == 9 && memcmp(f[2], "read-only", 9) == 0))) {
+        if (nf == 1 || nf == 4 || (nf == 3 && !(fl[2] == 9 && memcmp(f[2], "read-only", 9) == 0))) {
             st = fl_err_set(err, FL_ERR_INVALID_ARG,
                             "config: %s:%d: expected 'ACCESS_KEY_ID SECRET [read-only]'", path,
                             line);
@@ -310,10 +309,20 @@ static enum fl_status parse_num(const char *name, const char *v, long long lo, l
     if (sizes && *end) {
         long long mul = 1;
         switch (*end) {
-        case 'k': case 'K': mul = 1024; break;
-        case 'm': case 'M': mul = 1024 * 1024; break;
-        case 'g': case 'G': mul = 1024 * 1024 * 1024; break;
-        default: goto bad;
+        case 'k':
+        case 'K':
+            mul = 1024;
+            break;
+        case 'm':
+        case 'M':
+            mul = 1024 * 1024;
+            break;
+        case 'g':
+        case 'G':
+            mul = 1024 * 1024 * 1024;
+            break;
+        default:
+            goto bad;
         }
         end++;
         if (*end == 'i' && end[1] == 'B')
@@ -333,12 +342,12 @@ static enum fl_status parse_num(const char *name, const char *v, long long lo, l
 bad:
     return fl_err_set(err, FL_ERR_INVALID_ARG, "config: %s: '%.64s' is not a number", name, v);
 range:
-    return fl_err_set(err, FL_ERR_INVALID_ARG, "config: %s: %.64s is outside [%lld, %lld]", name,
-                      v, lo, hi);
+    return fl_err_set(err, FL_ERR_INVALID_ARG, "config: %s: %.64s is outside [%lld, %lld]", name, v,
+                      lo, hi);
 }
 
-enum fl_status fl_server_config_set(struct fl_server_config *cfg, const char *name,
-                                    const char *v, struct fl_err *err)
+enum fl_status fl_server_config_set(struct fl_server_config *cfg, const char *name, const char *v,
+                                    struct fl_err *err)
 {
     long long n = 0;
     enum fl_status st;
@@ -463,8 +472,7 @@ enum fl_status fl_server_config_load_file(struct fl_server_config *cfg, const ch
                 }
                 if (strcmp(k, "config") == 0) {
                     st = fl_err_set(err, FL_ERR_INVALID_ARG,
-                                    "config: %s:%d: a config file cannot name another", path,
-                                    line);
+                                    "config: %s:%d: a config file cannot name another", path, line);
                 } else {
                     st = fl_server_config_set(cfg, k, v, err);
                     if (st != FL_OK && err) {
@@ -558,8 +566,8 @@ enum fl_status fl_server_config_from_args(struct fl_server_config *cfg, int argc
             v = "true";
         } else {
             if (i + 1 >= argc)
-                return fl_err_set(err, FL_ERR_INVALID_ARG, "option --%s needs a value %s",
-                                  o->name, o->arg);
+                return fl_err_set(err, FL_ERR_INVALID_ARG, "option --%s needs a value %s", o->name,
+                                  o->arg);
             v = argv[++i];
         }
         if (strcmp(o->name, "config") == 0)
@@ -572,8 +580,7 @@ enum fl_status fl_server_config_from_args(struct fl_server_config *cfg, int argc
 }
 
 enum fl_status fl__server_parse_listen(const char *listen, struct sockaddr_storage *out,
-                                       unsigned *out_len, bool *out_loopback,
-                                       struct fl_err *err)
+                                       unsigned *out_len, bool *out_loopback, struct fl_err *err)
 {
     char host[256];
     const char *port_s;
@@ -655,8 +662,7 @@ enum fl_status fl_server_config_validate(const struct fl_server_config *cfg, str
         return fl_err_set(err, FL_ERR_INVALID_ARG, "config: a number is out of range");
     for (size_t i = 0; i < cfg->n_keys; i++)
         if (!cfg->keys[i].access_key_id || !cfg->keys[i].secret || !*cfg->keys[i].secret)
-            return fl_err_set(err, FL_ERR_INVALID_ARG, "config: access key %zu is incomplete",
-                              i);
+            return fl_err_set(err, FL_ERR_INVALID_ARG, "config: access key %zu is incomplete", i);
     return FL_OK;
 }
 
@@ -682,18 +688,22 @@ enum fl_status fl__server_config_copy(struct fl_server_config *dst,
         char **d;
         const char *s;
     } strs[] = {
-        {&dst->listen, src->listen},         {&dst->data_dir, src->data_dir},
-        {&dst->store, src->store},           {&dst->models_dir, src->models_dir},
-        {&dst->default_model, src->default_model}, {&dst->crop_retention, src->crop_retention},
-        {&dst->region, src->region},         {&dst->log_level, src->log_level},
+        {&dst->listen, src->listen},
+        {&dst->data_dir, src->data_dir},
+        {&dst->store, src->store},
+        {&dst->models_dir, src->models_dir},
+        {&dst->default_model, src->default_model},
+        {&dst->crop_retention, src->crop_retention},
+        {&dst->region, src->region},
+        {&dst->log_level, src->log_level},
         {&dst->keys_file, src->keys_file},
     };
     for (size_t i = 0; i < FL_ARRAY_LEN(strs) && st == FL_OK; i++)
         st = set_str(strs[i].d, strs[i].s, err);
     for (size_t i = 0; i < src->n_keys && st == FL_OK; i++) {
         const struct fl_server_key *k = &src->keys[i];
-        st = add_key(dst, k->access_key_id, strlen(k->access_key_id), k->secret,
-                     strlen(k->secret), k->read_only, k->origin, err);
+        st = add_key(dst, k->access_key_id, strlen(k->access_key_id), k->secret, strlen(k->secret),
+                     k->read_only, k->origin, err);
     }
     if (st != FL_OK)
         fl_server_config_fini(dst);

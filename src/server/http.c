@@ -59,8 +59,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define CT_JSON "application/x-amz-json-1.1"
-#define CT_PROM "text/plain; version=0.0.4; charset=utf-8"
+#define CT_JSON     "application/x-amz-json-1.1"
+#define CT_PROM     "text/plain; version=0.0.4; charset=utf-8"
 #define MAX_HEADERS 256
 
 struct fl_server {
@@ -69,7 +69,7 @@ struct fl_server {
     struct fl__pool *pool;
     struct fl__metrics *metrics;
     struct fl__keyring keyring;
-    bool verify;   /* SigV4 required */
+    bool verify; /* SigV4 required */
     int n_workers;
     uint16_t port;
 };
@@ -82,21 +82,21 @@ struct request {
     struct MHD_Connection *conn;
     enum phase phase;
     enum route route;
-    char *raw_uri;       /* owned; as on the request line */
+    char *raw_uri; /* owned; as on the request line */
     char method[16];
     bool is_metrics;
     bool too_large;
-    struct fl_buf body;  /* capped at cfg.body_limit */
+    struct fl_buf body;     /* capped at cfg.body_limit */
     struct fl__kv *headers; /* owned array; names and values owned */
     size_t n_headers;
-    const char *target;  /* borrowed from headers */
-    uint64_t t0_ns;      /* when the request line arrived */
+    const char *target; /* borrowed from headers */
+    uint64_t t0_ns;     /* when the request line arrived */
     /* the prepared response */
     int http_status;
     const char *content_type;
-    char *resp;          /* owned; fl_malloc'd */
+    char *resp; /* owned; fl_malloc'd */
     size_t resp_len;
-    const char *allow;   /* Allow header for 405, static */
+    const char *allow; /* Allow header for 405, static */
     char request_id[FL_UUID_STR_LEN + 1];
 };
 
@@ -104,8 +104,7 @@ struct request {
 
 /* Set the prepared response to a copy of body (len bytes). On allocation
  * failure the response becomes a bodiless 500. */
-static void prepare(struct request *rq, int http, const char *ctype, const char *body,
-                    size_t len)
+static void prepare(struct request *rq, int http, const char *ctype, const char *body, size_t len)
 {
     fl_free(rq->resp);
     rq->resp = fl_malloc(len + 1);
@@ -168,7 +167,7 @@ static enum MHD_Result send_prepared(struct request *rq, struct MHD_Connection *
     rq->resp = NULL;
     rq->resp_len = 0;
     r = MHD_create_response_from_buffer_with_free_callback(len, body ? body : (char *)"",
-                                                            body ? fl_free : NULL);
+                                                           body ? fl_free : NULL);
     if (!r) {
         fl_free(body);
         return MHD_NO;
@@ -242,8 +241,8 @@ static enum fl_status run_operation(struct request *rq)
             .body = rq->body.data,
             .body_len = rq->body.len,
         };
-        st = fl__sigv4_verify(&sr, &srv->keyring, fl_time_now(), srv->cfg.clock_skew_s, &auth,
-                              &err);
+        st =
+            fl__sigv4_verify(&sr, &srv->keyring, fl_time_now(), srv->cfg.clock_skew_s, &auth, &err);
         fl_free(path);
         if (st != FL_OK) {
             FL_LOG_I("request %s: auth failed: %s: %s", rq->request_id, fl_status_exception(st),
@@ -270,8 +269,8 @@ static enum fl_status run_operation(struct request *rq)
     }
     fl_server_dispatch_fn fn = srv->cfg.dispatch ? srv->cfg.dispatch : default_dispatch;
     fl_server_free_fn fr = srv->cfg.free_fn ? srv->cfg.free_fn : default_free;
-    st = fn(srv->cfg.dispatch_ctx, target, rq->body.data ? rq->body.data : "", rq->body.len,
-            &out, &out_len, &err);
+    st = fn(srv->cfg.dispatch_ctx, target, rq->body.data ? rq->body.data : "", rq->body.len, &out,
+            &out_len, &err);
     if (st == FL_OK) {
         if (!out) {
             prepare(rq, 200, CT_JSON, "{}", 2);
@@ -329,8 +328,8 @@ static enum fl_status render_collections(struct fl_server *srv, struct fl_buf *b
         fl_free(req_s);
         fl_free(next);
         next = NULL;
-        if (fn(ctx, "RekognitionService.ListCollections", req, strlen(req), &out, &out_len,
-               &e2) != FL_OK ||
+        if (fn(ctx, "RekognitionService.ListCollections", req, strlen(req), &out, &out_len, &e2) !=
+                FL_OK ||
             !out)
             break;
         if (fl_json_parse_object(out, out_len, &list, NULL) != FL_OK) {
@@ -404,9 +403,9 @@ static void render_metrics(struct request *rq)
         MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
     long conns = di ? (long)di->num_connections : -1;
     fl_buf_init(&b, 16u << 20);
-    enum fl_status st = fl__metrics_render(srv->metrics, fl__pool_depth(srv->pool),
-                                           fl__pool_busy(srv->pool), srv->n_workers, conns, &b,
-                                           &err);
+    enum fl_status st =
+        fl__metrics_render(srv->metrics, fl__pool_depth(srv->pool), fl__pool_busy(srv->pool),
+                           srv->n_workers, conns, &b, &err);
     if (st == FL_OK)
         st = render_collections(srv, &b, &err);
     if (st == FL_OK)
@@ -428,8 +427,8 @@ static void worker_job(void *arg)
         enum fl_status st = run_operation(rq);
         double dt = (double)(fl_time_mono_ns() - rq->t0_ns) / 1e9;
         fl__metrics_observe(rq->srv->metrics, fl__metrics_op_index(rq->target), st, dt);
-        FL_LOG_D("request %s: %s -> %d (%.1f ms)", rq->request_id,
-                 rq->target ? rq->target : "-", rq->http_status, dt * 1e3);
+        FL_LOG_D("request %s: %s -> %d (%.1f ms)", rq->request_id, rq->target ? rq->target : "-",
+                 rq->http_status, dt * 1e3);
     }
     rq->phase = PH_DONE;
     MHD_resume_connection(conn);
@@ -516,8 +515,7 @@ static enum MHD_Result hand_to_pool(struct request *rq, struct MHD_Connection *c
     if (!fl__pool_submit(rq->srv->pool, worker_job, rq)) {
         prepare_error(rq, FL_ERR_BUSY, "Slow down; sudden increase in rate of requests.");
         if (!rq->is_metrics)
-            fl__metrics_observe(rq->srv->metrics, fl__metrics_op_index(rq->target),
-                                FL_ERR_BUSY, 0);
+            fl__metrics_observe(rq->srv->metrics, fl__metrics_op_index(rq->target), FL_ERR_BUSY, 0);
         rq->phase = PH_DONE;
         MHD_resume_connection(conn);
     }
@@ -525,8 +523,8 @@ static enum MHD_Result hand_to_pool(struct request *rq, struct MHD_Connection *c
 }
 
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
-                                 const char *method, const char *version,
-                                 const char *upload_data, size_t *upload_size, void **con_cls)
+                                 const char *method, const char *version, const char *upload_data,
+                                 size_t *upload_size, void **con_cls)
 {
     struct fl_server *srv = cls;
     struct request *rq = *con_cls;
@@ -549,8 +547,8 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
             rq->route = RT_405_POST;
         } else {
             rq->route = RT_OP;
-            const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                         MHD_HTTP_HEADER_CONTENT_LENGTH);
+            const char *cl =
+                MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
             char *end = NULL;
             unsigned long long n = cl ? strtoull(cl, &end, 10) : 0;
             if (cl && end != cl && n > srv->cfg.body_limit) {
@@ -627,8 +625,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     return MHD_NO;
 }
 
-__attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const char *fmt,
-                                                              va_list ap)
+__attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     char m[512];
     (void)cls;
@@ -688,8 +685,8 @@ struct fl_server *fl_server_start(const struct fl_server_config *cfg, struct fl_
     srv->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, on_access, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_THREAD_POOL_SIZE,
-        (unsigned)n_io, MHD_OPTION_CONNECTION_LIMIT, (unsigned)srv->cfg.max_connections,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)n_io,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)srv->cfg.max_connections,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)srv->cfg.max_connections_per_ip,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)srv->cfg.idle_timeout_s,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024, MHD_OPTION_END);
@@ -703,8 +700,7 @@ struct fl_server *fl_server_start(const struct fl_server_config *cfg, struct fl_
     if (!srv->verify)
         FL_LOG_W("authentication is off (%s): requests are accepted unsigned; only loopback "
                  "clients can reach %s",
-                 srv->cfg.auth_off ? "--no-auth" : "no access keys configured",
-                 srv->cfg.listen);
+                 srv->cfg.auth_off ? "--no-auth" : "no access keys configured", srv->cfg.listen);
     FL_LOG_I("listening on %s (port %u), %d workers, %d I/O threads, queue %d, body limit %zu",
              srv->cfg.listen, (unsigned)srv->port, srv->n_workers, n_io, queue,
              srv->cfg.body_limit);

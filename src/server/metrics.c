@@ -144,7 +144,8 @@ enum fl_status fl__metrics_render(struct fl__metrics *m, int queue_depth, int bu
               fl_status_http((enum fl_status)s), ex, v);
         }
     }
-    P("# HELP facelink_request_duration_seconds Time from the request line to the response being ready.\n"
+    P("# HELP facelink_request_duration_seconds Time from the request line to the response being "
+      "ready.\n"
       "# TYPE facelink_request_duration_seconds histogram\n");
     for (int i = 0; i < N_OPS; i++) {
         long count = atomic_load_explicit(&m->op[i].count, memory_order_relaxed);

@@ -35,9 +35,9 @@ struct fl__pool {
     pthread_cond_t cv;
     struct job *ring; /* owned; cap slots */
     int cap;
-    int head;         /* index of the oldest queued job */
+    int head; /* index of the oldest queued job */
     int n_queued;
-    int n_busy;       /* jobs running */
+    int n_busy; /* jobs running */
     bool stopping;
     pthread_t *threads; /* owned; n_threads */
     int n_threads;
@@ -72,8 +72,7 @@ struct fl__pool *fl__pool_new(int n_threads, int queue_max, struct fl_err *err)
 {
     struct fl__pool *p = NULL;
     if (n_threads < 1 || queue_max < 1) {
-        fl_err_set(err, FL_ERR_INVALID_ARG, "pool: %d threads, queue of %d", n_threads,
-                   queue_max);
+        fl_err_set(err, FL_ERR_INVALID_ARG, "pool: %d threads, queue of %d", n_threads, queue_max);
         return NULL;
     }
     p = fl_calloc(1, sizeof(*p));

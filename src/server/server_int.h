@@ -45,9 +45,9 @@ struct fl__kv {
 /* The parts of an HTTP request SigV4 signs; everything borrowed. */
 struct fl__sigv4_req {
     const char *method;
-    const char *raw_path;          /* as on the request line, before '?' */
-    const char *raw_query;         /* after '?', NULL or "" if none */
-    const struct fl__kv *headers;  /* in arrival order, duplicates kept */
+    const char *raw_path;         /* as on the request line, before '?' */
+    const char *raw_query;        /* after '?', NULL or "" if none */
+    const struct fl__kv *headers; /* in arrival order, duplicates kept */
     size_t n_headers;
     const void *body;
     size_t body_len;
@@ -80,9 +80,8 @@ enum fl_status fl__sigv4_verify(const struct fl__sigv4_req *r, const struct fl__
  * and payload hash (lowercase hex). skip_signature drops X-Amz-Signature from
  * the query (presigned form). Caller fl_free()s *out. */
 enum fl_status fl__sigv4_canonical_request(const struct fl__sigv4_req *r,
-                                           const char *signed_headers,
-                                           const char *payload_hash_hex, bool skip_signature,
-                                           char **out, struct fl_err *err);
+                                           const char *signed_headers, const char *payload_hash_hex,
+                                           bool skip_signature, char **out, struct fl_err *err);
 /* String to sign from the ISO-8601 basic date, the scope
  * ("20150830/us-east-1/service/aws4_request") and the canonical request.
  * Caller fl_free()s *out. */
@@ -129,8 +128,7 @@ enum fl_status fl__metrics_render(struct fl__metrics *m, int queue_depth, int bu
  * FL_ERR_INVALID_ARG with a message otherwise. */
 struct sockaddr_storage;
 enum fl_status fl__server_parse_listen(const char *listen, struct sockaddr_storage *out,
-                                       unsigned *out_len, bool *out_loopback,
-                                       struct fl_err *err);
+                                       unsigned *out_len, bool *out_loopback, struct fl_err *err);
 
 /* Deep copy of a configuration (dst is overwritten, not freed first). On
  * failure dst holds nothing. */

@@ -34,8 +34,8 @@ enum fl_status fl_service_call(struct fl_service *svc, const char *target, const
     (void)body_len;
     (void)out_json;
     (void)out_len;
-    return fl_err_set(err, FL_ERR_UNKNOWN_OPERATION,
-                      "%s: operations arrive with the api module", target ? target : "");
+    return fl_err_set(err, FL_ERR_UNKNOWN_OPERATION, "%s: operations arrive with the api module",
+                      target ? target : "");
 }
 
 void fl_free_string(char *s)

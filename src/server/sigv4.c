@@ -52,7 +52,7 @@
 #include <strings.h>
 #include <time.h>
 
-#define ALGO "AWS4-HMAC-SHA256"
+#define ALGO         "AWS4-HMAC-SHA256"
 #define SIG_TEXT_MAX (1u << 20) /* canonical request cap; headers are far smaller */
 
 static const char msg_mismatch[] =
@@ -64,8 +64,8 @@ static const char msg_mismatch[] =
 
 static bool unreserved(unsigned char c)
 {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '_' || c == '.' || c == '~';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_' || c == '.' || c == '~';
 }
 
 /* Append p[0..n) URI-encoded to b; '/' kept when keep_slash. */
@@ -122,9 +122,9 @@ static char *pct_decode(const char *p, size_t n)
 /* ============================ Query parsing ============================ */
 
 struct qparam {
-    char *name;  /* decoded, owned */
-    char *value; /* decoded, owned */
-    char *enc;   /* "name=value" re-encoded, owned */
+    char *name;          /* decoded, owned */
+    char *value;         /* decoded, owned */
+    char *enc;           /* "name=value" re-encoded, owned */
     size_t name_enc_len; /* length of the encoded name inside enc */
 };
 
@@ -254,9 +254,8 @@ static enum fl_status append_header_values(struct fl_buf *b, const struct fl__si
 }
 
 enum fl_status fl__sigv4_canonical_request(const struct fl__sigv4_req *r,
-                                           const char *signed_headers,
-                                           const char *payload_hash_hex, bool skip_signature,
-                                           char **out, struct fl_err *err)
+                                           const char *signed_headers, const char *payload_hash_hex,
+                                           bool skip_signature, char **out, struct fl_err *err)
 {
     enum fl_status st;
     struct fl_buf b;
@@ -486,8 +485,7 @@ static enum fl_status parse_header_form(const char *authz, const struct fl__sigv
     a->signature = auth_param(params, "Signature");
     a->amz_date = header_get(r, "X-Amz-Date");
     a->expires_s = -1;
-    if (!a->credential || !a->signed_headers || !a->signature || !a->amz_date ||
-        !*params) {
+    if (!a->credential || !a->signed_headers || !a->signature || !a->amz_date || !*params) {
         char m[FL_ERR_MSG_MAX] = "";
         size_t k = 0;
         if (!*params || !a->credential)
@@ -703,8 +701,7 @@ enum fl_status fl__sigv4_verify(const struct fl__sigv4_req *r, const struct fl__
         char body_hash[65], sig[65];
         const char *scope = a.credential + strlen(cred_parts[0]) + 1;
         fl_sha256_hex(r->body ? r->body : "", r->body_len, body_hash);
-        st = fl__sigv4_canonical_request(r, a.signed_headers, body_hash, a.presigned, &creq,
-                                         err);
+        st = fl__sigv4_canonical_request(r, a.signed_headers, body_hash, a.presigned, &creq, err);
         if (st != FL_OK)
             goto out;
         st = fl__sigv4_string_to_sign(a.amz_date, scope, creq, &sts, err);

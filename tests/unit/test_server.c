@@ -279,8 +279,7 @@ static void test_operation_ok(void)
     T_REQUIRE(request(port, "POST", "/", "RekognitionService.ListCollections", "{}", NULL, &r));
     T_CHECK_EQ_INT(r.status, 200);
     T_CHECK_EQ_STR(r.body, "{\"CollectionIds\":[\"a\"],\"FaceModelVersions\":[\"7.0\"]}");
-    T_CHECK(hdr(&r, "Content-Type", v, sizeof(v)) &&
-            strcmp(v, "application/x-amz-json-1.1") == 0);
+    T_CHECK(hdr(&r, "Content-Type", v, sizeof(v)) && strcmp(v, "application/x-amz-json-1.1") == 0);
     T_CHECK(hdr(&r, "x-amzn-RequestId", v, sizeof(v)) && fl_uuid_valid(v));
     T_CHECK_EQ_STR(fake.last_target, "RekognitionService.ListCollections");
     T_CHECK_EQ_STR(fake.last_body, "{}");
@@ -295,8 +294,7 @@ static void test_aws_error(void)
     T_CHECK_EQ_INT(r.status, 400);
     T_CHECK_EQ_STR(error_type(&r, msg, sizeof(msg)), "ResourceNotFoundException");
     T_CHECK_EQ_STR(msg, "The collection id: x does not exist");
-    T_CHECK(hdr(&r, "Content-Type", v, sizeof(v)) &&
-            strcmp(v, "application/x-amz-json-1.1") == 0);
+    T_CHECK(hdr(&r, "Content-Type", v, sizeof(v)) && strcmp(v, "application/x-amz-json-1.1") == 0);
     T_CHECK(hdr(&r, "x-amzn-RequestId", v, sizeof(v)) && fl_uuid_valid(v));
     /* body keys in the documented order */
     T_CHECK(strncmp(r.body, "{\"__type\":\"ResourceNotFoundException\",\"Code\":", 44) == 0);
@@ -335,8 +333,8 @@ static void test_malformed_json_passthrough(void)
 {
     struct resp r;
     char msg[256];
-    T_REQUIRE(request(port, "POST", "/", "RekognitionService.ListCollections", "{\"a\":", NULL,
-                      &r));
+    T_REQUIRE(
+        request(port, "POST", "/", "RekognitionService.ListCollections", "{\"a\":", NULL, &r));
     T_CHECK_EQ_INT(r.status, 400);
     T_CHECK_EQ_STR(error_type(&r, msg, sizeof(msg)), "SerializationException");
     T_CHECK_EQ_STR(fake.last_body, "{\"a\":");
@@ -498,8 +496,7 @@ static void sign(uint16_t p, const char *key, const char *secret, const char *ta
     struct fl__kv h[] = {{"Host", host}, {"X-Amz-Date", date}, {"X-Amz-Target", target}};
     struct fl__sigv4_req r = {"POST", "/", NULL, h, 3, body, strlen(body)};
     fl_sha256_hex(body, strlen(body), body_hash);
-    fl__sigv4_canonical_request(&r, "host;x-amz-date;x-amz-target", body_hash, false, &creq,
-                                NULL);
+    fl__sigv4_canonical_request(&r, "host;x-amz-date;x-amz-target", body_hash, false, &creq, NULL);
     fl__sigv4_string_to_sign(date, scope, creq, &sts, NULL);
     char d8[9];
     memcpy(d8, date, 8);
@@ -630,15 +627,18 @@ static void test_metrics(void)
     T_CHECK_EQ_INT(r.status, 200);
     T_REQUIRE(request(port, "GET", "/metrics", NULL, NULL, NULL, &r));
     T_CHECK_EQ_INT(r.status, 200);
-    T_CHECK(hdr(&r, "Content-Type", v, sizeof(v)) && strncmp(v, "text/plain; version=0.0.4", 25) == 0);
-    T_CHECK(strstr(r.body, "facelink_requests_total{op=\"ListCollections\",code=\"200\",error=\"\"} ") !=
+    T_CHECK(hdr(&r, "Content-Type", v, sizeof(v)) &&
+            strncmp(v, "text/plain; version=0.0.4", 25) == 0);
+    T_CHECK(strstr(r.body,
+                   "facelink_requests_total{op=\"ListCollections\",code=\"200\",error=\"\"} ") !=
             NULL);
     T_CHECK(strstr(r.body, "facelink_requests_total{op=\"DescribeCollection\",code=\"400\","
                            "error=\"ResourceNotFoundException\"} ") != NULL);
     T_CHECK(strstr(r.body, "facelink_requests_total{op=\"other\",code=\"400\","
                            "error=\"UnknownOperationException\"} ") != NULL);
     T_CHECK(strstr(r.body, "\nfacelink_faces_indexed_total 2\n") != NULL);
-    T_CHECK(strstr(r.body, "facelink_request_duration_seconds_bucket{op=\"IndexFaces\",le=\"+Inf\"} 1\n") !=
+    T_CHECK(strstr(r.body,
+                   "facelink_request_duration_seconds_bucket{op=\"IndexFaces\",le=\"+Inf\"} 1\n") !=
             NULL);
     T_CHECK(strstr(r.body, "\nfacelink_queue_depth 0\n") != NULL);
     T_CHECK(strstr(r.body, "\nfacelink_workers 2\n") != NULL);

@@ -39,11 +39,10 @@ static void test_option_table_documented(void)
 {
     size_t n;
     const struct fl_server_option *o = fl_server_options(&n);
-    static const char *const required[] = {"listen",      "data-dir",      "store",
-                                           "workers",     "keys",          "read-only-keys",
-                                           "keys-file",   "default-model", "crop-retention",
-                                           "log-level",   "log-json",      "body-limit",
-                                           "idle-timeout", "no-auth",      "queue"};
+    static const char *const required[] = {
+        "listen",         "data-dir",   "store",         "workers",        "keys",
+        "read-only-keys", "keys-file",  "default-model", "crop-retention", "log-level",
+        "log-json",       "body-limit", "idle-timeout",  "no-auth",        "queue"};
     T_CHECK(n >= FL_ARRAY_LEN(required));
     for (size_t i = 0; i < n; i++) {
         T_CHECK(o[i].name && *o[i].name);
@@ -67,7 +66,7 @@ static void test_option_table_documented(void)
         if (strcmp(o[i].name, "config") == 0 || strcmp(o[i].name, "keys-file") == 0)
             continue;
         struct fl_err err;
-        const char *v = !o[i].arg                              ? "true"
+        const char *v = !o[i].arg                                  ? "true"
                         : strcmp(o[i].name, "listen") == 0         ? "127.0.0.1:1"
                         : strcmp(o[i].name, "crop-retention") == 0 ? "none"
                         : strcmp(o[i].name, "log-level") == 0      ? "warn"
@@ -75,7 +74,7 @@ static void test_option_table_documented(void)
                         : strcmp(o[i].name, "body-limit") == 0     ? "2M"
                         : strcmp(o[i].name, "clock-skew") == 0     ? "300"
                         : strcmp(o[i].arg, "N") == 0 || strcmp(o[i].arg, "SECONDS") == 0 ? "3"
-                                                                                          : "x";
+                                                                                         : "x";
         if (strcmp(o[i].name, "read-only-keys") == 0)
             v = "AKRO:sk";
         if (fl_server_config_set(&c, o[i].name, v, &err) != FL_OK) {
@@ -192,8 +191,7 @@ static void test_help_and_errors(void)
         fl_err_clear(&err);
         enum fl_status st = fl_server_config_from_args(&c, bad[i].argc, bad[i].argv, &help, &err);
         if (st == FL_OK || !strstr(err.msg, bad[i].want)) {
-            printf("# case %zu: status %d, message '%s', want '%s'\n", i, st, err.msg,
-                   bad[i].want);
+            printf("# case %zu: status %d, message '%s', want '%s'\n", i, st, err.msg, bad[i].want);
             t_g.cur_failed++;
         }
         fl_server_config_fini(&c);
@@ -235,9 +233,10 @@ static void test_keys(void)
     struct fl_err err;
     bool help;
     clear_env();
-    const char *kf = tmp_file("keys", "# id secret [read-only]\n"
-                                      "AKIDFILE1 s3cr3t/+=\n"
-                                      "  AKIDFILE2\tother read-only\n",
+    const char *kf = tmp_file("keys",
+                              "# id secret [read-only]\n"
+                              "AKIDFILE1 s3cr3t/+=\n"
+                              "  AKIDFILE2\tother read-only\n",
                               0600);
     T_REQUIRE(kf);
     setenv("FACELINK_KEYS", "AKIDENV:envsecret", 1);
@@ -297,8 +296,9 @@ static void test_listen_parse(void)
     T_CHECK(fl__server_parse_listen("0.0.0.0:80", &ss, &len, &lo, &err) == FL_OK && !lo);
     T_CHECK(fl__server_parse_listen("192.168.1.10:80", &ss, &len, &lo, &err) == FL_OK && !lo);
     T_CHECK(fl__server_parse_listen("[::]:80", &ss, &len, &lo, &err) == FL_OK && !lo);
-    static const char *const bad[] = {"", "127.0.0.1", "127.0.0.1:", "127.0.0.1:99999",
-                                      "example.com:80", "::1:80", "[::1]80", "1.2.3.4:8x"};
+    static const char *const bad[] = {
+        "",       "127.0.0.1", "127.0.0.1:", "127.0.0.1:99999", "example.com:80",
+        "::1:80", "[::1]80",   "1.2.3.4:8x"};
     for (size_t i = 0; i < FL_ARRAY_LEN(bad); i++)
         T_CHECK(fl__server_parse_listen(bad[i], &ss, &len, &lo, &err) == FL_ERR_INVALID_ARG);
 }

@@ -9,10 +9,10 @@
 
 T_MAIN_STATE;
 
-#define AKID "AKIDEXAMPLE"
-#define SECRET "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
-#define DATE "20150830T123600Z"
-#define SCOPE "20150830/us-east-1/service/aws4_request"
+#define AKID      "AKIDEXAMPLE"
+#define SECRET    "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
+#define DATE      "20150830T123600Z"
+#define SCOPE     "20150830/us-east-1/service/aws4_request"
 #define EMPTY_SHA "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
 static const struct fl_server_key test_keys[] = {
@@ -29,9 +29,9 @@ struct vec {
     const char *extra_headers[4][2];
     const char *body;
     const char *signed_headers;
-    const char *creq;     /* published canonical request, or NULL */
-    const char *sts_hash; /* last line of the published string to sign, or NULL */
-    const char *signature;/* published signature, or NULL */
+    const char *creq;      /* published canonical request, or NULL */
+    const char *sts_hash;  /* last line of the published string to sign, or NULL */
+    const char *signature; /* published signature, or NULL */
 };
 
 /* clang-format off */
@@ -149,9 +149,9 @@ static void test_suite_vectors(void)
         struct fl_err err;
         build(&t, v, NULL);
         fl_sha256_hex(v->body, strlen(v->body), body_hash);
-        T_CHECK_EQ_INT(fl__sigv4_canonical_request(&t.r, v->signed_headers, body_hash, false,
-                                                   &creq, &err),
-                       FL_OK);
+        T_CHECK_EQ_INT(
+            fl__sigv4_canonical_request(&t.r, v->signed_headers, body_hash, false, &creq, &err),
+            FL_OK);
         T_REQUIRE(creq != NULL);
         if (v->creq && strcmp(creq, v->creq) != 0) {
             printf("# %s: canonical request differs:\n%s\n", v->name, creq);
@@ -160,8 +160,8 @@ static void test_suite_vectors(void)
         T_CHECK_EQ_INT(fl__sigv4_string_to_sign(DATE, SCOPE, creq, &sts, &err), FL_OK);
         T_REQUIRE(sts != NULL);
         fl_sha256_hex(creq, strlen(creq), h);
-        T_CHECK(strncmp(sts, "AWS4-HMAC-SHA256\n" DATE "\n" SCOPE "\n", 17 + 17 + strlen(SCOPE) + 1) ==
-                0);
+        T_CHECK(strncmp(sts, "AWS4-HMAC-SHA256\n" DATE "\n" SCOPE "\n",
+                        17 + 17 + strlen(SCOPE) + 1) == 0);
         if (v->sts_hash && strcmp(h, v->sts_hash) != 0) {
             printf("# %s: string-to-sign hash %s, want %s\n", v->name, h, v->sts_hash);
             t_g.cur_failed++;
@@ -218,12 +218,10 @@ static void test_tamper(void)
     T_REQUIRE(strcmp(v->name, "post-x-www-form-urlencoded") == 0);
     build(&t, v, v->signature);
     t.r.body = "Param1=value2";
-    T_CHECK_EQ_INT(fl__sigv4_verify(&t.r, &ring, t_vec(), 900, &auth, &err),
-                   FL_ERR_AUTH_SIGNATURE);
+    T_CHECK_EQ_INT(fl__sigv4_verify(&t.r, &ring, t_vec(), 900, &auth, &err), FL_ERR_AUTH_SIGNATURE);
     build(&t, v, v->signature);
     t.h[1].value = "application/json";
-    T_CHECK_EQ_INT(fl__sigv4_verify(&t.r, &ring, t_vec(), 900, &auth, &err),
-                   FL_ERR_AUTH_SIGNATURE);
+    T_CHECK_EQ_INT(fl__sigv4_verify(&t.r, &ring, t_vec(), 900, &auth, &err), FL_ERR_AUTH_SIGNATURE);
     /* an unsigned header may change freely */
     build(&t, v, v->signature);
     t.h[t.r.n_headers++] = (struct fl__kv){"User-Agent", "anything"};
@@ -236,8 +234,7 @@ static void test_missing_and_incomplete(void)
     struct fl__sigv4_auth auth;
     struct fl_err err;
     build(&t, &vecs[0], NULL);
-    T_CHECK_EQ_INT(fl__sigv4_verify(&t.r, &ring, t_vec(), 900, &auth, &err),
-                   FL_ERR_AUTH_MISSING);
+    T_CHECK_EQ_INT(fl__sigv4_verify(&t.r, &ring, t_vec(), 900, &auth, &err), FL_ERR_AUTH_MISSING);
     T_CHECK_EQ_STR(err.msg, "Missing Authentication Token");
     T_CHECK_EQ_STR(fl_status_exception(FL_ERR_AUTH_MISSING), "MissingAuthenticationTokenException");
 
@@ -269,9 +266,9 @@ static void test_missing_and_incomplete(void)
     T_CHECK(strstr(err.msg, "Unsupported AWS 'algorithm'") != NULL);
 
     build(&t, &vecs[0], "x");
-    t.h[t.r.n_headers - 1].value = "AWS4-HMAC-SHA256 Credential=" AKID
-                                   "/20150830/us-east-1/service/aws5_request, "
-                                   "SignedHeaders=host;x-amz-date, Signature=00";
+    t.h[t.r.n_headers - 1].value =
+        "AWS4-HMAC-SHA256 Credential=" AKID "/20150830/us-east-1/service/aws5_request, "
+        "SignedHeaders=host;x-amz-date, Signature=00";
     T_CHECK_EQ_INT(fl__sigv4_verify(&t.r, &ring, t_vec(), 900, &auth, &err),
                    FL_ERR_AUTH_INCOMPLETE);
     T_CHECK(strstr(err.msg, "valid terminator: 'aws4_request', not 'aws5_request'") != NULL);
@@ -285,14 +282,12 @@ static void test_unknown_key(void)
     build(&t, &vecs[0], vecs[0].signature);
     struct fl_server_key other = {.access_key_id = "AKIDOTHER", .secret = SECRET};
     struct fl__keyring r2 = {&other, 1};
-    T_CHECK_EQ_INT(fl__sigv4_verify(&t.r, &r2, t_vec(), 900, &auth, &err),
-                   FL_ERR_AUTH_UNKNOWN_KEY);
+    T_CHECK_EQ_INT(fl__sigv4_verify(&t.r, &r2, t_vec(), 900, &auth, &err), FL_ERR_AUTH_UNKNOWN_KEY);
     T_CHECK_EQ_STR(err.msg, "The security token included in the request is invalid.");
     T_CHECK_EQ_STR(fl_status_exception(FL_ERR_AUTH_UNKNOWN_KEY), "UnrecognizedClientException");
     /* The same request against the right secret under another id is refused too. */
     struct fl__keyring r0 = {NULL, 0};
-    T_CHECK_EQ_INT(fl__sigv4_verify(&t.r, &r0, t_vec(), 900, &auth, &err),
-                   FL_ERR_AUTH_UNKNOWN_KEY);
+    T_CHECK_EQ_INT(fl__sigv4_verify(&t.r, &r0, t_vec(), 900, &auth, &err), FL_ERR_AUTH_UNKNOWN_KEY);
 }
 
 /* Clock skew: AWS's own message format ("Signature expired: X is now earlier
@@ -321,18 +316,16 @@ static void test_scope_date_and_host(void)
     struct fl__sigv4_auth auth;
     struct fl_err err;
     build(&t, &vecs[0], "x");
-    t.h[t.r.n_headers - 1].value = "AWS4-HMAC-SHA256 Credential=" AKID
-                                   "/20150831/us-east-1/service/aws4_request, "
-                                   "SignedHeaders=host;x-amz-date, Signature=00";
-    T_CHECK_EQ_INT(fl__sigv4_verify(&t.r, &ring, t_vec(), 900, &auth, &err),
-                   FL_ERR_AUTH_SIGNATURE);
+    t.h[t.r.n_headers - 1].value =
+        "AWS4-HMAC-SHA256 Credential=" AKID "/20150831/us-east-1/service/aws4_request, "
+        "SignedHeaders=host;x-amz-date, Signature=00";
+    T_CHECK_EQ_INT(fl__sigv4_verify(&t.r, &ring, t_vec(), 900, &auth, &err), FL_ERR_AUTH_SIGNATURE);
     T_CHECK(strstr(err.msg, "Date in Credential scope does not match") != NULL);
 
     build(&t, &vecs[0], "x");
-    t.h[t.r.n_headers - 1].value = "AWS4-HMAC-SHA256 Credential=" AKID "/" SCOPE
-                                   ", SignedHeaders=x-amz-date, Signature=00";
-    T_CHECK_EQ_INT(fl__sigv4_verify(&t.r, &ring, t_vec(), 900, &auth, &err),
-                   FL_ERR_AUTH_SIGNATURE);
+    t.h[t.r.n_headers - 1].value =
+        "AWS4-HMAC-SHA256 Credential=" AKID "/" SCOPE ", SignedHeaders=x-amz-date, Signature=00";
+    T_CHECK_EQ_INT(fl__sigv4_verify(&t.r, &ring, t_vec(), 900, &auth, &err), FL_ERR_AUTH_SIGNATURE);
     T_CHECK(strstr(err.msg, "'Host'") != NULL);
 }
 
@@ -368,24 +361,23 @@ static void test_presigned(void)
     /* a tampered parameter */
     snprintf(query, sizeof(query), "X-Amz-Signature=%s&%s&Extra=1", sig, q_unsigned);
     r.raw_query = query;
-    T_CHECK_EQ_INT(fl__sigv4_verify(&r, &ring, t_vec(), 900, &auth, &err),
-                   FL_ERR_AUTH_SIGNATURE);
+    T_CHECK_EQ_INT(fl__sigv4_verify(&r, &ring, t_vec(), 900, &auth, &err), FL_ERR_AUTH_SIGNATURE);
     /* missing parameters */
     r.raw_query = "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Date=20150830T123600Z";
-    T_CHECK_EQ_INT(fl__sigv4_verify(&r, &ring, t_vec(), 900, &auth, &err),
-                   FL_ERR_AUTH_INCOMPLETE);
+    T_CHECK_EQ_INT(fl__sigv4_verify(&r, &ring, t_vec(), 900, &auth, &err), FL_ERR_AUTH_INCOMPLETE);
     T_CHECK(strstr(err.msg, "'X-Amz-Credential'") != NULL);
     T_CHECK(strstr(err.msg, "'X-Amz-Signature'") != NULL);
 }
 
 static void test_read_only_ops(void)
 {
-    static const char *const ro[] = {"DescribeCollection", "ListFaces", "SearchFacesByImage",
-                                     "DetectFaces", "CompareFaces", "GetFaceEmbeddings",
-                                     "ListCollections", "SearchUsers"};
-    static const char *const rw[] = {"IndexFaces", "DeleteFaces", "CreateCollection",
-                                     "DeleteCollection", "CreateUser", "AssociateFaces",
-                                     "TagResource", "ImportFaces", "", "getFoo"};
+    static const char *const ro[] = {"DescribeCollection", "ListFaces",    "SearchFacesByImage",
+                                     "DetectFaces",        "CompareFaces", "GetFaceEmbeddings",
+                                     "ListCollections",    "SearchUsers"};
+    static const char *const rw[] = {
+        "IndexFaces", "DeleteFaces",    "CreateCollection", "DeleteCollection",
+        "CreateUser", "AssociateFaces", "TagResource",      "ImportFaces",
+        "",           "getFoo"};
     for (size_t i = 0; i < FL_ARRAY_LEN(ro); i++)
         T_CHECK(fl__sigv4_read_only_op(ro[i]));
     for (size_t i = 0; i < FL_ARRAY_LEN(rw); i++)
