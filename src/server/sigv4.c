@@ -450,22 +450,27 @@ static void auth_params_fini(struct auth_params *a)
 }
 
 /* Copy the value of "Key=value" from an Authorization parameter list
- * (comma- and/or space-separated). NULL if absent. */
-static char *auth_param(const char *list, const char *key)
+ * (comma- and/or space-separated) into *out; *out stays NULL if absent.
+ * FL_ERR_NOMEM if the copy fails (distinct from absent: an allocation
+ * failure must not read as a malformed signature). */
+static enum fl_status auth_param(const char *list, const char *key, char **out, struct fl_err *err)
 {
     size_t kl = strlen(key);
     const char *s = list;
+    *out = NULL;
     while (*s) {
         while (*s == ' ' || *s == ',')
             s++;
         const char *e = s;
         while (*e && *e != ',' && *e != ' ')
             e++;
-        if ((size_t)(e - s) > kl && strncmp(s, key, kl) == 0 && s[kl] == '=')
-            return fl_strndup(s + kl + 1, (size_t)(e - s) - kl - 1);
+        if ((size_t)(e - s) > kl && strncmp(s, key, kl) == 0 && s[kl] == '=') {
+            *out = fl_strndup(s + kl + 1, (size_t)(e - s) - kl - 1);
+            return *out ? FL_OK : fl_err_set(err, FL_ERR_NOMEM, "sigv4: out of memory");
+        }
         s = e;
     }
-    return NULL;
+    return FL_OK;
 }
 
 static enum fl_status parse_header_form(const char *authz, const struct fl__sigv4_req *r,
@@ -480,9 +485,13 @@ static enum fl_status parse_header_form(const char *authz, const struct fl__sigv
                               (int)FL_MIN(n, 64), authz);
     }
     const char *params = strncmp(authz, ALGO, al) == 0 ? authz + al : "";
-    a->credential = auth_param(params, "Credential");
-    a->signed_headers = auth_param(params, "SignedHeaders");
-    a->signature = auth_param(params, "Signature");
+    enum fl_status st = auth_param(params, "Credential", &a->credential, err);
+    if (st == FL_OK)
+        st = auth_param(params, "SignedHeaders", &a->signed_headers, err);
+    if (st == FL_OK)
+        st = auth_param(params, "Signature", &a->signature, err);
+    if (st != FL_OK)
+        return st;
     a->amz_date = header_get(r, "X-Amz-Date");
     a->expires_s = -1;
     if (!a->credential || !a->signed_headers || !a->signature || !a->amz_date || !*params) {

@@ -320,6 +320,37 @@ static void test_loopback_rule(void)
     fl_server_config_fini(&c);
 }
 
+/* The whole pipeline with each allocation failed in turn: an error or
+ * success, no crash, no leak. */
+static void test_alloc_failures(void)
+{
+    struct fl_server_config c;
+    struct fl_err err;
+    bool help;
+    clear_env();
+    const char *path = tmp_file("a.conf", "listen = 127.0.0.1:7003\nkeys = AK1:s1,AK2:s2\n", 0644);
+    char p[600];
+    snprintf(p, sizeof(p), "%s", path);
+    char *a[] = {"serve", "--config", p, "--read-only-keys", "AK3:s3", "--data-dir", "/x"};
+    long base = fl_alloc_live();
+    int n;
+    for (n = 1; n < 2000; n++) {
+        fl_test_fail_alloc_at(n);
+        enum fl_status st = fl_server_config_from_args(&c, 7, a, &help, &err);
+        if (st == FL_OK)
+            st = fl_server_config_validate(&c, &err);
+        long injected = fl_test_injected();
+        fl_test_fail_alloc_at(0);
+        fl_server_config_fini(&c);
+        T_CHECK_EQ_INT(fl_alloc_live(), base);
+        if (injected == 0) {
+            T_CHECK_EQ_INT(st, FL_OK);
+            break;
+        }
+    }
+    T_CHECK(n > 5 && n < 2000);
+}
+
 static void test_no_leaks(void)
 {
     T_CHECK_EQ_INT(fl_alloc_live(), 0);
@@ -343,6 +374,7 @@ int main(int argc, char **argv)
     T_RUN(test_keys);
     T_RUN(test_listen_parse);
     T_RUN(test_loopback_rule);
+    T_RUN(test_alloc_failures);
     T_RUN(test_no_leaks);
     char cmd[300];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);

@@ -399,6 +399,36 @@ static void test_read_only_key_flag(void)
     T_CHECK(auth.read_only);
 }
 
+/* Every allocation of a verification, failed in turn: the answer is the
+ * success or an error (never a crash, never a false accept of a bad request),
+ * and nothing leaks. */
+static void test_alloc_failures(void)
+{
+    const struct vec *v = &vecs[5]; /* post-x-www-form-urlencoded: body, headers */
+    struct treq t;
+    struct fl__sigv4_auth auth;
+    struct fl_err err;
+    long base = fl_alloc_live();
+    int n;
+    for (n = 1; n < 1000; n++) {
+        build(&t, v, v->signature);
+        fl_test_fail_alloc_at(n);
+        enum fl_status st = fl__sigv4_verify(&t.r, &ring, t_vec(), 900, &auth, &err);
+        long injected = fl_test_injected();
+        fl_test_fail_alloc_at(0);
+        if (injected == 0) {
+            T_CHECK_EQ_INT(st, FL_OK);
+            break;
+        }
+        if (!(st == FL_ERR_NOMEM || st == FL_ERR_AUTH_SIGNATURE || st == FL_ERR_LIMIT)) {
+            printf("# fail at %d: status %d: %s\n", n, st, err.msg);
+            t_g.cur_failed++;
+        }
+        T_CHECK_EQ_INT(fl_alloc_live(), base);
+    }
+    T_CHECK(n > 3 && n < 1000);
+}
+
 static void test_no_leaks(void)
 {
     T_CHECK_EQ_INT(fl_alloc_live(), 0);
@@ -419,6 +449,7 @@ int main(int argc, char **argv)
     T_RUN(test_presigned);
     T_RUN(test_read_only_ops);
     T_RUN(test_read_only_key_flag);
+    T_RUN(test_alloc_failures);
     T_RUN(test_no_leaks);
     return t_done();
 }
