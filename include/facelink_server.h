@@ -66,6 +66,7 @@ struct fl_server_config {
     int max_connections;        /* open connections, all clients */
     int max_connections_per_ip; /* open connections from one address (0: no limit) */
     int clock_skew_s;           /* SigV4: accepted distance between X-Amz-Date and now */
+    int collection_metrics;     /* per-collection /metrics series: -1 auto (loopback only), 0, 1 */
     bool auth_off;              /* explicit --no-auth: accept every request unsigned */
     char *keys_file; /* file of "ACCESS_KEY_ID SECRET [read-only]" lines (read when set) */
     struct fl_server_key *keys; /* owned array of n_keys */
@@ -119,7 +120,8 @@ FL_API enum fl_status fl_server_config_from_args(struct fl_server_config *cfg, i
  * security rule: a non-loopback address needs at least one key and auth on. */
 FL_API enum fl_status fl_server_config_validate(const struct fl_server_config *cfg,
                                                 struct fl_err *err);
-/* Set up the process logger from cfg's log_level and log_json. */
+/* Set up the process logger from cfg's log_level and log_json (and the core
+ * layer, once). Call before opening the service. */
 FL_API void fl_server_log_setup(const struct fl_server_config *cfg);
 
 struct fl_server;

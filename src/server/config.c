@@ -68,6 +68,8 @@ static const struct fl_server_option options[] = {
      "open connections from one client address"},
     {"clock-skew", "FACELINK_CLOCK_SKEW", "SECONDS", "900",
      "SigV4: largest accepted distance between X-Amz-Date and now"},
+    {"collection-metrics", "FACELINK_COLLECTION_METRICS", "auto|on|off", "auto",
+     "per-collection series in /metrics (auto: only on a loopback address)"},
     {"keys", "FACELINK_KEYS", "ID:SECRET,...", "(none)",
      "access keys allowed every operation"},
     {"read-only-keys", "FACELINK_READ_ONLY_KEYS", "ID:SECRET,...", "(none)",
@@ -115,6 +117,7 @@ void fl_server_config_init(struct fl_server_config *cfg)
     cfg->idle_timeout_s = 60;
     cfg->max_connections = 512;
     cfg->clock_skew_s = 900;
+    cfg->collection_metrics = -1;
 }
 
 static void key_fini(struct fl_server_key *k)
@@ -386,6 +389,17 @@ enum fl_status fl_server_config_set(struct fl_server_config *cfg, const char *na
         return parse_bool(name, v, &cfg->log_json, err);
     if (strcmp(name, "no-auth") == 0)
         return parse_bool(name, v, &cfg->auth_off, err);
+    if (strcmp(name, "collection-metrics") == 0) {
+        bool on;
+        if (strcmp(v, "auto") == 0) {
+            cfg->collection_metrics = -1;
+            return FL_OK;
+        }
+        st = parse_bool(name, v, &on, err);
+        if (st == FL_OK)
+            cfg->collection_metrics = on;
+        return st;
+    }
     if (strcmp(name, "keys") == 0)
         return set_key_list(cfg, v, false, err);
     if (strcmp(name, "read-only-keys") == 0)
@@ -669,6 +683,7 @@ enum fl_status fl_server_config_validate(const struct fl_server_config *cfg, str
 void fl_server_log_setup(const struct fl_server_config *cfg)
 {
     enum fl_log_level lv = FL_LOG_INFO;
+    fl_core_init(); /* the CLI's first library call: set up core before the service opens */
     if (cfg->log_level)
         fl_log_level_parse(cfg->log_level, &lv);
     fl_log_setup(lv, cfg->log_json);

@@ -69,7 +69,8 @@ struct fl_server {
     struct fl__pool *pool;
     struct fl__metrics *metrics;
     struct fl__keyring keyring;
-    bool verify; /* SigV4 required */
+    bool verify;             /* SigV4 required */
+    bool collection_metrics; /* per-collection series in /metrics */
     int n_workers;
     uint16_t port;
 };
@@ -406,7 +407,7 @@ static void render_metrics(struct request *rq)
     enum fl_status st =
         fl__metrics_render(srv->metrics, fl__pool_depth(srv->pool), fl__pool_busy(srv->pool),
                            srv->n_workers, conns, &b, &err);
-    if (st == FL_OK)
+    if (st == FL_OK && srv->collection_metrics)
         st = render_collections(srv, &b, &err);
     if (st == FL_OK)
         prepare(rq, 200, CT_PROM, b.data ? b.data : "", b.len);
@@ -667,6 +668,10 @@ struct fl_server *fl_server_start(const struct fl_server_config *cfg, struct fl_
     srv->keyring.keys = srv->cfg.keys;
     srv->keyring.n_keys = srv->cfg.n_keys;
     srv->verify = srv->cfg.n_keys > 0 && !srv->cfg.auth_off;
+    /* /metrics is unauthenticated (scrapers do not sign): collection ids are
+     * listed there only where the address is private, unless asked. */
+    srv->collection_metrics =
+        srv->cfg.collection_metrics < 0 ? loopback : srv->cfg.collection_metrics != 0;
     srv->n_workers = srv->cfg.n_workers > 0 ? srv->cfg.n_workers : n_cores();
     int n_io = srv->cfg.n_io_threads > 0 ? srv->cfg.n_io_threads : FL_MIN(n_cores(), 4);
     int queue = srv->cfg.queue_max > 0 ? srv->cfg.queue_max : 8 * srv->n_workers;

@@ -668,6 +668,24 @@ static void test_metrics(void)
     T_CHECK_EQ_INT(bad, 0);
 }
 
+static void no_collection_metrics(struct fl_server_config *c)
+{
+    fl_server_config_set(c, "collection-metrics", "off", NULL);
+}
+
+static void test_metrics_collections_off(void)
+{
+    struct fl_err err;
+    struct fl_server *s = start(no_collection_metrics, &err);
+    struct resp r;
+    T_REQUIRE(s != NULL);
+    T_REQUIRE(request(fl_server_port(s), "GET", "/metrics", NULL, NULL, NULL, &r));
+    T_CHECK_EQ_INT(r.status, 200);
+    T_CHECK(strstr(r.body, "facelink_queue_depth") != NULL);
+    T_CHECK(strstr(r.body, "facelink_collection_faces") == NULL);
+    fl_server_stop(s);
+}
+
 static void test_no_leaks(void)
 {
     fl_server_stop(srv);
@@ -696,6 +714,7 @@ int main(int argc, char **argv)
     T_RUN(test_routes_404_405);
     T_RUN(test_keep_alive);
     T_RUN(test_metrics);
+    T_RUN(test_metrics_collections_off);
     T_RUN(test_body_limit);
     T_RUN(test_queue_full_throttles);
     T_RUN(test_sigv4);

@@ -66,13 +66,14 @@ static void test_option_table_documented(void)
         if (strcmp(o[i].name, "config") == 0 || strcmp(o[i].name, "keys-file") == 0)
             continue;
         struct fl_err err;
-        const char *v = !o[i].arg                                  ? "true"
-                        : strcmp(o[i].name, "listen") == 0         ? "127.0.0.1:1"
-                        : strcmp(o[i].name, "crop-retention") == 0 ? "none"
-                        : strcmp(o[i].name, "log-level") == 0      ? "warn"
-                        : strstr(o[i].name, "keys")                ? "AK:sk"
-                        : strcmp(o[i].name, "body-limit") == 0     ? "2M"
-                        : strcmp(o[i].name, "clock-skew") == 0     ? "300"
+        const char *v = !o[i].arg                                      ? "true"
+                        : strcmp(o[i].name, "listen") == 0             ? "127.0.0.1:1"
+                        : strcmp(o[i].name, "crop-retention") == 0     ? "none"
+                        : strcmp(o[i].name, "log-level") == 0          ? "warn"
+                        : strcmp(o[i].name, "collection-metrics") == 0 ? "off"
+                        : strstr(o[i].name, "keys")                    ? "AK:sk"
+                        : strcmp(o[i].name, "body-limit") == 0         ? "2M"
+                        : strcmp(o[i].name, "clock-skew") == 0         ? "300"
                         : strcmp(o[i].arg, "N") == 0 || strcmp(o[i].arg, "SECONDS") == 0 ? "3"
                                                                                          : "x";
         if (strcmp(o[i].name, "read-only-keys") == 0)
@@ -208,6 +209,22 @@ static void test_help_and_errors(void)
     char *a3[] = {"serve", "--config", (char *)path};
     T_CHECK(fl_server_config_from_args(&c, 3, a3, &help, &err) != FL_OK);
     T_CHECK(strstr(err.msg, "bad.conf:2") != NULL);
+    fl_server_config_fini(&c);
+}
+
+static void test_collection_metrics_option(void)
+{
+    struct fl_server_config c;
+    struct fl_err err;
+    fl_server_config_init(&c);
+    T_CHECK_EQ_INT(c.collection_metrics, -1);
+    T_CHECK_EQ_INT(fl_server_config_set(&c, "collection-metrics", "off", &err), FL_OK);
+    T_CHECK_EQ_INT(c.collection_metrics, 0);
+    T_CHECK_EQ_INT(fl_server_config_set(&c, "collection-metrics", "on", &err), FL_OK);
+    T_CHECK_EQ_INT(c.collection_metrics, 1);
+    T_CHECK_EQ_INT(fl_server_config_set(&c, "collection-metrics", "auto", &err), FL_OK);
+    T_CHECK_EQ_INT(c.collection_metrics, -1);
+    T_CHECK(fl_server_config_set(&c, "collection-metrics", "sometimes", &err) != FL_OK);
     fl_server_config_fini(&c);
 }
 
@@ -371,6 +388,7 @@ int main(int argc, char **argv)
     T_RUN(test_precedence);
     T_RUN(test_help_and_errors);
     T_RUN(test_sizes);
+    T_RUN(test_collection_metrics_option);
     T_RUN(test_keys);
     T_RUN(test_listen_parse);
     T_RUN(test_loopback_rule);
