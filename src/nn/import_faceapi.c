@@ -301,8 +301,8 @@ static struct val conv_scale(struct bld *b, struct val x, const char *prefix, in
     sb = vec(b, p3, "biases", cout);
     if (!bias || !sw || !sb)
         return BAD;
-    return conv_fold(b, x, fname, bias, sw, sb, stride, pm,
-                     relu ? FL_NN_ACT_RELU : FL_NN_ACT_NONE, 0.0f);
+    return conv_fold(b, x, fname, bias, sw, sb, stride, pm, relu ? FL_NN_ACT_RELU : FL_NN_ACT_NONE,
+                     0.0f);
 }
 
 /* Plain conv + bias: "<prefix>/<fleaf>" and "<prefix>/<bleaf>". */
@@ -360,13 +360,12 @@ static struct val dwconv(struct bld *b, struct val x, const char *fname, const f
         }
         /* [kh][kw][C][1] is nn's [kh][kw][C*1]: only the fold changes values */
         for (size_t i = 0; i < f->n; i++)
-            wt[i] = scale ? (float)((double)f->f32[i] * (double)scale[i % (size_t)c])
-                          : f->f32[i];
+            wt[i] = scale ? (float)((double)f->f32[i] * (double)scale[i % (size_t)c]) : f->f32[i];
         for (int i = 0; i < c; i++)
             bt[i] = shift ? shift[i] : 0.0f;
     }
-    out.id = fl_nn_dwconv2d(b->g, x.id, wt ? wt : f->f32, bt, 1, k, k, stride, stride, p, act,
-                            0.0f);
+    out.id =
+        fl_nn_dwconv2d(b->g, x.id, wt ? wt : f->f32, bt, 1, k, k, stride, stride, p, act, 0.0f);
     fl_free(wt);
     fl_free(bt);
     return out.id < 0 ? BAD : out;
@@ -426,8 +425,8 @@ static struct val add(struct bld *b, struct val x, struct val y, enum fl_nn_act 
     if (x.id < 0 || y.id < 0)
         return BAD;
     if (x.h != y.h || x.w != y.w || x.c != y.c) {
-        fl_nn_graph_fail(b->g, FL_ERR_CORRUPT, "faceapi: add of %dx%dx%d and %dx%dx%d", x.h,
-                         x.w, x.c, y.h, y.w, y.c);
+        fl_nn_graph_fail(b->g, FL_ERR_CORRUPT, "faceapi: add of %dx%dx%d and %dx%dx%d", x.h, x.w,
+                         x.c, y.h, y.w, y.c);
         return BAD;
     }
     out.id = fl_nn_add(b->g, x.id, y.id, act, 0.0f);
@@ -455,7 +454,8 @@ static struct val pool(struct bld *b, struct val x, bool max, int k, int s, enum
     }
     if (!win_shape(b, x, k, s, p, x.c, &out, "pool"))
         return BAD;
-    out.id = max ? fl_nn_maxpool(b->g, x.id, k, k, s, s, p) : fl_nn_avgpool(b->g, x.id, k, k, s, s, p);
+    out.id =
+        max ? fl_nn_maxpool(b->g, x.id, k, k, s, s, p) : fl_nn_avgpool(b->g, x.id, k, k, s, s, p);
     return out.id < 0 ? BAD : out;
 }
 
@@ -515,9 +515,9 @@ static struct val residual_down(struct bld *b, struct val x, const char *prefix)
 static void build_recognition(struct bld *b)
 {
     static const char *const blocks[] = {
-        "conv32_1",  "conv32_2",  "conv32_3",  "+conv64_down", "conv64_1",
-        "conv64_2",  "conv64_3",  "+conv128_down", "conv128_1", "conv128_2",
-        "+conv256_down", "conv256_1", "conv256_2", "+conv256_down_out",
+        "conv32_1",      "conv32_2",  "conv32_3",      "+conv64_down",      "conv64_1",
+        "conv64_2",      "conv64_3",  "+conv128_down", "conv128_1",         "conv128_2",
+        "+conv256_down", "conv256_1", "conv256_2",     "+conv256_down_out",
     };
     struct val x = {fl_nn_input(b->g, 150, 150, 3), 150, 150, 3};
 
@@ -618,8 +618,7 @@ static void build_age_gender(struct bld *b)
 
     if (x.id < 0)
         return;
-    x = conv_bias(b, x, "entry_flow/conv_in", "filters", "bias", 2, PAD_SAME, FL_NN_ACT_RELU,
-                  0.0f);
+    x = conv_bias(b, x, "entry_flow/conv_in", "filters", "bias", 2, PAD_SAME, FL_NN_ACT_RELU, 0.0f);
     x = reduction_block(b, x, "entry_flow/reduction_block_0", false);
     x = reduction_block(b, x, "entry_flow/reduction_block_1", true);
     x = main_block(b, x, "middle_flow/main_block_0");
@@ -639,8 +638,8 @@ static struct val ssd_pw(struct bld *b, struct val x, const char *scope, int idx
     char p[128];
 
     nm(p, sizeof(p), "%s/Conv2d_%d_pointwise", scope, idx);
-    return conv_bias(b, x, p, "weights", "convolution_bn_offset", stride, PAD_SAME,
-                     FL_NN_ACT_RELU6, 0.0f);
+    return conv_bias(b, x, p, "weights", "convolution_bn_offset", stride, PAD_SAME, FL_NN_ACT_RELU6,
+                     0.0f);
 }
 
 /* depthwiseConvLayer: depthwise 3x3 SAME + batch norm (folded), ReLU6. */
@@ -710,9 +709,9 @@ static void build_ssd(struct bld *b)
         for (int i = 0; i < 6; i++) {
             char p[128];
             nm(p, sizeof(p), "Prediction/BoxPredictor_%d/%s", i,
-                     kind == 0 ? "BoxEncodingPredictor" : "ClassPredictor");
-            set_output(b, conv_bias(b, feat[i], p, "weights", "biases", 1, PAD_SAME,
-                                    FL_NN_ACT_NONE, 0.0f));
+               kind == 0 ? "BoxEncodingPredictor" : "ClassPredictor");
+            set_output(b, conv_bias(b, feat[i], p, "weights", "biases", 1, PAD_SAME, FL_NN_ACT_NONE,
+                                    0.0f));
         }
     }
 }
@@ -816,8 +815,7 @@ out:
 }
 
 struct fl_nn_model *fl_nn_faceapi_build(enum fl_nn_faceapi_net net,
-                                        const struct fl_nn_faceapi_weights *w,
-                                        struct fl_err *err)
+                                        const struct fl_nn_faceapi_weights *w, struct fl_err *err)
 {
     const struct net_info *ni;
     struct bld b;
@@ -935,8 +933,8 @@ enum fl_status fl_nn_faceapi_prep_get(const struct fl_nn_model *m,
     return FL_OK;
 }
 
-void fl_nn_faceapi_prep_u8(const struct fl_nn_faceapi_prep *p, const uint8_t *rgb,
-                           size_t n_pixels, float *out)
+void fl_nn_faceapi_prep_u8(const struct fl_nn_faceapi_prep *p, const uint8_t *rgb, size_t n_pixels,
+                           float *out)
 {
     for (size_t i = 0; i < 3 * n_pixels; i++) {
         float v = (float)rgb[i];
@@ -945,8 +943,8 @@ void fl_nn_faceapi_prep_u8(const struct fl_nn_faceapi_prep *p, const uint8_t *rg
     }
 }
 
-void fl_nn_faceapi_prep_f32(const struct fl_nn_faceapi_prep *p, const float *rgb,
-                            size_t n_pixels, float *out)
+void fl_nn_faceapi_prep_f32(const struct fl_nn_faceapi_prep *p, const float *rgb, size_t n_pixels,
+                            float *out)
 {
     for (size_t i = 0; i < 3 * n_pixels; i++) {
         float v = rgb[i];
@@ -1001,8 +999,7 @@ enum fl_status fl_nn_faceapi_ssd_decode(struct fl_nn_exec *e, const float *ancho
         cls[i] = fl_nn_exec_output(e, 6 + i, cs);
         if (!box[i] || !cls[i] || bs[2] % 4 != 0 || bs[0] != cs[0] || bs[1] != cs[1] ||
             cs[2] != bs[2] / 4 * 3)
-            return fl_err_set(err, FL_ERR_INVALID_ARG, "faceapi: not SSD outputs (output %d)",
-                              i);
+            return fl_err_set(err, FL_ERR_INVALID_ARG, "faceapi: not SSD outputs (output %d)", i);
         n_anchor[i] = bs[0] * bs[1] * (bs[2] / 4);
         total += n_anchor[i];
     }
@@ -1027,4 +1024,44 @@ enum fl_status fl_nn_faceapi_ssd_decode(struct fl_nn_exec *e, const float *ancho
         }
     }
     return FL_OK;
+}
+
+/* ========================= Tiny detector post-processing ========================= */
+
+/* TinyFaceDetector's anchors (tinyFaceDetector/const.ts), in cells. */
+static const double TINY_ANCHORS[5][2] = {
+    {1.603231, 2.094468}, {6.041143, 7.080126}, {2.882459, 3.518061},
+    {4.266906, 5.178857}, {9.041765, 10.66308},
+};
+
+static double sigmoid_d(double x)
+{
+    return 1.0 / (1.0 + exp(-x));
+}
+
+size_t fl_nn_faceapi_tiny_decode(const float *grid, int g, double min_score,
+                                 struct fl_nn_faceapi_tiny_box *out, size_t cap)
+{
+    size_t n = 0;
+
+    for (int row = 0; row < g; row++) {
+        for (int col = 0; col < g; col++) {
+            for (int a = 0; a < 5; a++) {
+                const float *v = grid + ((size_t)row * g + col) * 25 + (size_t)a * 5;
+                double score = sigmoid_d(v[4]), cx, cy, w, h;
+                if (!(score > min_score))
+                    continue;
+                if (n < cap) {
+                    cx = (col + sigmoid_d(v[0])) / g;
+                    cy = (row + sigmoid_d(v[1])) / g;
+                    w = exp(v[2]) * TINY_ANCHORS[a][0] / g;
+                    h = exp(v[3]) * TINY_ANCHORS[a][1] / g;
+                    out[n] = (struct fl_nn_faceapi_tiny_box){cx - w / 2, cy - h / 2, w,   h,
+                                                             score,      row,        col, a};
+                }
+                n++;
+            }
+        }
+    }
+    return n;
 }

@@ -48,8 +48,8 @@ static struct fl_nn_model *model(enum fl_nn_faceapi_net net)
 static bool models_present(void)
 {
     char dir[1024];
-    return t_model(MODEL_DIR "/face_recognition_model-weights_manifest.json", dir,
-                   sizeof(dir)) != NULL;
+    return t_model(MODEL_DIR "/face_recognition_model-weights_manifest.json", dir, sizeof(dir)) !=
+           NULL;
 }
 
 /* Decode an 8-bit RGB PNG (colour type 2) with libspng; fl_free() the
@@ -164,8 +164,7 @@ static struct fl_nn_exec *exec_for(struct fl_nn_model *m, int s, enum fl_nn_back
 }
 
 /* Normalise an RGB u8 image into the executor's input and run. */
-static bool run_rgb(struct fl_nn_model *m, struct fl_nn_exec *e, const uint8_t *rgb, int w,
-                    int h)
+static bool run_rgb(struct fl_nn_model *m, struct fl_nn_exec *e, const uint8_t *rgb, int w, int h)
 {
     struct fl_nn_faceapi_prep prep;
     struct fl_err err = {0};
@@ -204,9 +203,9 @@ static const struct {
     const char *sha_prefix; /* golden README */
     int n_outputs;
 } PKGS[] = {
-    {FL_NN_FACEAPI_RECOGNITION, "b413e420", 1},    {FL_NN_FACEAPI_LANDMARK68, "4611ef65", 1},
+    {FL_NN_FACEAPI_RECOGNITION, "b413e420", 1},     {FL_NN_FACEAPI_LANDMARK68, "4611ef65", 1},
     {FL_NN_FACEAPI_LANDMARK68_TINY, "b98e9f2f", 1}, {FL_NN_FACEAPI_SSD, "28356406", 12},
-    {FL_NN_FACEAPI_TINY_DETECTOR, "b7503ce7", 1},  {FL_NN_FACEAPI_AGE_GENDER, "49f92bbc", 2},
+    {FL_NN_FACEAPI_TINY_DETECTOR, "b7503ce7", 1},   {FL_NN_FACEAPI_AGE_GENDER, "49f92bbc", 2},
     {FL_NN_FACEAPI_EXPRESSION, "9a9840f2", 1},
 };
 
@@ -300,26 +299,25 @@ static void test_weights_dequant_raw(void)
  * straddles two shards, two groups. */
 static void test_weights_synthetic(void)
 {
-    static const char json[] =
-        "[{\"paths\":[\"a\",\"b\"],\"weights\":["
-        "{\"name\":\"u8\",\"shape\":[2,2],\"dtype\":\"float32\","
-        "\"quantization\":{\"dtype\":\"uint8\",\"scale\":0.1,\"min\":-1}},"
-        "{\"name\":\"f32\",\"shape\":[2],\"dtype\":\"float32\"},"
-        "{\"name\":\"i32q\",\"shape\":[3],\"dtype\":\"int32\","
-        "\"quantization\":{\"dtype\":\"uint8\",\"scale\":0.5,\"min\":-1}}]},"
-        "{\"paths\":[\"c\"],\"weights\":["
-        "{\"name\":\"u16\",\"shape\":[1],\"dtype\":\"float32\","
-        "\"quantization\":{\"dtype\":\"uint16\",\"scale\":2,\"min\":1}},"
-        "{\"name\":\"f16\",\"shape\":[4],\"dtype\":\"float32\","
-        "\"quantization\":{\"dtype\":\"float16\"}},"
-        "{\"name\":\"i32\",\"shape\":[],\"dtype\":\"int32\"}]}]";
+    static const char json[] = "[{\"paths\":[\"a\",\"b\"],\"weights\":["
+                               "{\"name\":\"u8\",\"shape\":[2,2],\"dtype\":\"float32\","
+                               "\"quantization\":{\"dtype\":\"uint8\",\"scale\":0.1,\"min\":-1}},"
+                               "{\"name\":\"f32\",\"shape\":[2],\"dtype\":\"float32\"},"
+                               "{\"name\":\"i32q\",\"shape\":[3],\"dtype\":\"int32\","
+                               "\"quantization\":{\"dtype\":\"uint8\",\"scale\":0.5,\"min\":-1}}]},"
+                               "{\"paths\":[\"c\"],\"weights\":["
+                               "{\"name\":\"u16\",\"shape\":[1],\"dtype\":\"float32\","
+                               "\"quantization\":{\"dtype\":\"uint16\",\"scale\":2,\"min\":1}},"
+                               "{\"name\":\"f16\",\"shape\":[4],\"dtype\":\"float32\","
+                               "\"quantization\":{\"dtype\":\"float16\"}},"
+                               "{\"name\":\"i32\",\"shape\":[],\"dtype\":\"int32\"}]}]";
     /* group 0: u8 (4 bytes) f32 (8 bytes: 1.5f, -2.0f) i32q (3 bytes: 0,1,3);
      * shard a has 6 bytes, so f32 straddles a and b */
     static const uint8_t a[6] = {0, 10, 20, 255, 0x00, 0x00};
     static const uint8_t bb[9] = {0xc0, 0x3f, 0x00, 0x00, 0x00, 0xc0, 0, 1, 3};
     /* group 1: u16 = 300; f16 = 1.0, -2.0, 2^-24 (subnormal), inf; i32 = -7 */
-    static const uint8_t c[2 + 8 + 4] = {0x2c, 0x01, 0x00, 0x3c, 0x00, 0xc0, 0x01, 0x00,
-                                         0x00, 0x7c, 0xf9, 0xff, 0xff, 0xff};
+    static const uint8_t c[2 + 8 + 4] = {0x2c, 0x01, 0x00, 0x3c, 0x00, 0xc0, 0x01,
+                                         0x00, 0x00, 0x7c, 0xf9, 0xff, 0xff, 0xff};
     const void *shards[3] = {a, bb, c};
     size_t lens[3] = {sizeof(a), sizeof(bb), sizeof(c)};
     struct fl_err err = {0};
@@ -370,9 +368,11 @@ static void test_weights_corrupt(void)
         {"[{\"paths\":[1],\"weights\":[]}]", FL_ERR_CORRUPT},
         {"[{\"paths\":[\"a\"],\"weights\":[{\"shape\":[1],\"dtype\":\"float32\"}]}]",
          FL_ERR_CORRUPT},
-        {"[{\"paths\":[\"a\"],\"weights\":[{\"name\":\"x\",\"shape\":[-1],\"dtype\":\"float32\"}]}]",
+        {"[{\"paths\":[\"a\"],\"weights\":[{\"name\":\"x\",\"shape\":[-1],\"dtype\":\"float32\"}]}"
+         "]",
          FL_ERR_CORRUPT},
-        {"[{\"paths\":[\"a\"],\"weights\":[{\"name\":\"x\",\"shape\":[1.5],\"dtype\":\"float32\"}]}]",
+        {"[{\"paths\":[\"a\"],\"weights\":[{\"name\":\"x\",\"shape\":[1.5],\"dtype\":\"float32\"}]}"
+         "]",
          FL_ERR_CORRUPT},
         {"[{\"paths\":[\"a\"],\"weights\":[{\"name\":\"x\",\"shape\":[65536,65536,65536,65536],"
          "\"dtype\":\"float32\"}]}]",
@@ -582,9 +582,9 @@ static void test_build_rejects_bad_weights(void)
     static const struct {
         const char *from, *to;
     } edits[] = {
-        {"\"conv5/bias\"", "\"conv5/bias_renamed\""}, /* missing tensor */
+        {"\"conv5/bias\"", "\"conv5/bias_renamed\""},         /* missing tensor */
         {"\"shape\":[1,1,512,25]", "\"shape\":[1,1,25,512]"}, /* conv8 filters HWIO swap */
-        {"\"shape\":[3,3,3,16]", "\"shape\":[3,3,16,3]"}, /* conv0: cin 16 */
+        {"\"shape\":[3,3,3,16]", "\"shape\":[3,3,16,3]"},     /* conv0: cin 16 */
     };
     char mpath[1024], bpath[1024];
     uint8_t *json = NULL, *bin = NULL;
@@ -628,6 +628,60 @@ static void test_build_rejects_bad_weights(void)
         T_CHECK_EQ_INT(err.code, FL_ERR_CORRUPT);
         fl_nn_faceapi_weights_free(w);
     }
+    fl_free(json);
+    fl_free(bin);
+}
+
+/* Allocation failure at every point of loading and building the tiny
+ * detector: FL_ERR_NOMEM (or a JSON parse error when jansson's own
+ * allocation failed; a few jansson allocations are optional and the load
+ * then succeeds), never a crash or a leak. */
+static void test_alloc_failures(void)
+{
+    char mpath[1024], bpath[1024];
+    uint8_t *json = NULL, *bin = NULL;
+    size_t json_len = 0, bin_len = 0;
+    long live, n;
+
+    if (!t_model(MODEL_DIR "/tiny_face_detector_model-weights_manifest.json", mpath,
+                 sizeof(mpath)) ||
+        !t_model(MODEL_DIR "/tiny_face_detector_model.bin", bpath, sizeof(bpath)))
+        T_SKIP("models/face-api absent");
+    T_REQUIRE(fl_file_read(mpath, 1u << 20, &json, &json_len, NULL) == FL_OK);
+    T_REQUIRE(fl_file_read(bpath, 16u << 20, &bin, &bin_len, NULL) == FL_OK);
+    live = fl_alloc_live();
+    for (n = 1; n < 100000; n++) {
+        const void *shards[1] = {bin};
+        size_t lens[1] = {bin_len};
+        struct fl_err err = {0};
+        struct fl_nn_faceapi_weights *w;
+        struct fl_nn_model *m = NULL;
+        long injected;
+
+        fl_test_fail_alloc_at(n);
+        w = fl_nn_faceapi_weights_load_mem((const char *)json, json_len, shards, lens, 1, &err);
+        if (w)
+            m = fl_nn_faceapi_build(FL_NN_FACEAPI_TINY_DETECTOR, w, &err);
+        injected = fl_test_injected();
+        fl_test_fail_alloc_at(0);
+        if (injected == 0) {
+            T_CHECK(m != NULL);
+        } else if (!m && (err.code != FL_ERR_NOMEM &&
+                          /* jansson reports some of its allocation failures
+                           * as syntax errors; nothing to tell them apart by */
+                          !(err.code == FL_ERR_CORRUPT &&
+                            strncmp(err.msg, "faceapi: manifest JSON", 22) == 0))) {
+            printf("# failure at allocation %ld: model %p, %s: %s\n", n, (void *)m,
+                   fl_status_name(err.code), err.msg);
+            T_CHECK(!"allocation failure not reported as NOMEM");
+        }
+        fl_nn_model_unref(m);
+        fl_nn_faceapi_weights_free(w);
+        T_CHECK_EQ_INT(fl_alloc_live(), live);
+        if (injected == 0 || t_g.cur_failed > 5)
+            break;
+    }
+    printf("# %ld allocation points checked\n", n - 1);
     fl_free(json);
     fl_free(bin);
 }
@@ -707,8 +761,8 @@ static void golden_recognition(enum fl_nn_backend be)
         T_CHECK(mx <= 1e-5);
         T_CHECK(l2 <= 1e-4);
         if (mx > 1e-5 || l2 > 1e-4)
-            printf("# %s: max %.3g L2 %.3g\n",
-                   json_string_value(json_object_get(row, "id")), mx, l2);
+            printf("# %s: max %.3g L2 %.3g\n", json_string_value(json_object_get(row, "id")), mx,
+                   l2);
         worst = fmax(worst, mx);
         worst_l2 = fmax(worst_l2, l2);
         n_run++;
@@ -722,8 +776,10 @@ static void golden_recognition(enum fl_nn_backend be)
         size_t n_diff = 0;
         for (size_t i = 0; i < n_rows; i++)
             for (size_t j = i + 1; j < n_rows; j++) {
-                const char *pi = json_string_value(json_object_get(json_array_get(rows, i), "person"));
-                const char *pj = json_string_value(json_object_get(json_array_get(rows, j), "person"));
+                const char *pi =
+                    json_string_value(json_object_get(json_array_get(rows, i), "person"));
+                const char *pj =
+                    json_string_value(json_object_get(json_array_get(rows, j), "person"));
                 double d = 0;
                 for (int k = 0; k < 128; k++)
                     d += ((double)desc[i][k] - desc[j][k]) * ((double)desc[i][k] - desc[j][k]);
@@ -976,9 +1032,8 @@ static void golden_tiny(enum fl_nn_backend be)
         T_REQUIRE(e != NULL);
         json_array_foreach(rows, row_i, row)
         {
-            const json_t *no =
-                json_object_get(json_object_get(json_object_get(row, "by_input_size"), sizes[si]),
-                                "net_only");
+            const json_t *no = json_object_get(
+                json_object_get(json_object_get(row, "by_input_size"), sizes[si]), "net_only");
             float *grid;
             const float *out;
             size_t n = 0;
@@ -1024,6 +1079,85 @@ static void test_golden_tiny_xnnpack(void)
     golden_tiny(FL_NN_BACKEND_XNNPACK);
 }
 
+/* Tiny decode against the golden raw_top20 of the square LFW image (cf =
+ * 1, pixels = relative * 250): the raw values are put into an otherwise
+ * hopeless grid and must come back with face-api's score and box. */
+static void test_tiny_decode(void)
+{
+    json_t *rows = load_jsonl("faceapi/detect/tiny_face_detector.jsonl");
+    const json_t *row;
+    double worst_px = 0, worst_score = 0;
+    size_t n_checked = 0;
+
+    if (!rows)
+        T_SKIP("../shared/golden absent");
+    row = json_array_get(rows, 0);
+    T_REQUIRE(row && json_integer_value(json_object_get(row, "width")) == 250 &&
+              json_integer_value(json_object_get(row, "height")) == 250);
+    for (int si = 0; si < 2; si++) {
+        const char *size = si ? "608" : "416";
+        int g = atoi(size) / 32;
+        const json_t *top = json_object_get(
+            json_object_get(json_object_get(row, "by_input_size"), size), "raw_top20");
+        float *grid = fl_malloc(sizeof(float) * (size_t)g * g * 25);
+        struct fl_nn_faceapi_tiny_box *boxes = fl_malloc(sizeof(*boxes) * (size_t)g * g * 5);
+        size_t i, n;
+        const json_t *c;
+        T_REQUIRE(grid && boxes && json_array_size(top) == 20);
+        for (size_t k = 0; k < (size_t)g * g * 25; k++)
+            grid[k] = -100.0f; /* score ~ 0, box finite */
+        json_array_foreach(top, i, c)
+        {
+            int r = (int)json_integer_value(json_object_get(c, "row"));
+            int col = (int)json_integer_value(json_object_get(c, "col"));
+            int a = (int)json_integer_value(json_object_get(c, "anchor"));
+            for (int k = 0; k < 5; k++)
+                grid[((size_t)r * g + col) * 25 + (size_t)a * 5 + k] =
+                    (float)json_number_value(json_array_get(json_object_get(c, "raw"), (size_t)k));
+        }
+        n = fl_nn_faceapi_tiny_decode(grid, g, 1e-30, boxes, (size_t)g * g * 5);
+        T_CHECK_EQ_INT(n, 20);
+        json_array_foreach(top, i, c)
+        {
+            const json_t *box = json_object_get(c, "box");
+            int r = (int)json_integer_value(json_object_get(c, "row"));
+            int col = (int)json_integer_value(json_object_get(c, "col"));
+            int a = (int)json_integer_value(json_object_get(c, "anchor"));
+            for (size_t k = 0; k < n && k < (size_t)g * g * 5; k++) {
+                const struct fl_nn_faceapi_tiny_box *b = &boxes[k];
+                if (b->row != r || b->col != col || b->anchor != a)
+                    continue;
+                worst_score = fmax(worst_score,
+                                   fabs(b->score - json_number_value(json_object_get(c, "score"))));
+                worst_px =
+                    fmax(worst_px, fabs(b->x * 250 - json_number_value(json_object_get(box, "x"))));
+                worst_px =
+                    fmax(worst_px, fabs(b->y * 250 - json_number_value(json_object_get(box, "y"))));
+                worst_px = fmax(
+                    worst_px, fabs(b->w * 250 - json_number_value(json_object_get(box, "width"))));
+                worst_px = fmax(
+                    worst_px, fabs(b->h * 250 - json_number_value(json_object_get(box, "height"))));
+                n_checked++;
+            }
+        }
+        /* the threshold as face-api applies it; cap 0 still counts */
+        {
+            size_t above = 0;
+            json_array_foreach(top, i, c) above +=
+                json_number_value(json_object_get(c, "score")) > 0.5;
+            T_CHECK_EQ_INT(fl_nn_faceapi_tiny_decode(grid, g, 0.5, boxes, 0), above);
+        }
+        fl_free(grid);
+        fl_free(boxes);
+    }
+    T_CHECK_EQ_INT(n_checked, 40);
+    T_CHECK(worst_px <= 1e-6);
+    T_CHECK(worst_score <= 1e-7); /* golden scores are float32 */
+    printf("# tiny decode: %zu boxes, max |d| %.3g px, score %.3g\n", n_checked, worst_px,
+           worst_score);
+    json_decref(rows);
+}
+
 /* =============================== Timing =============================== */
 
 /* ms per forward, XNNPACK, one thread (informational: prints, checks only
@@ -1034,9 +1168,9 @@ static void test_timing_xnnpack(void)
         enum fl_nn_faceapi_net net;
         int size;
     } runs[] = {
-        {FL_NN_FACEAPI_RECOGNITION, 0}, {FL_NN_FACEAPI_LANDMARK68, 0},
+        {FL_NN_FACEAPI_RECOGNITION, 0},     {FL_NN_FACEAPI_LANDMARK68, 0},
         {FL_NN_FACEAPI_LANDMARK68_TINY, 0}, {FL_NN_FACEAPI_AGE_GENDER, 0},
-        {FL_NN_FACEAPI_EXPRESSION, 0},  {FL_NN_FACEAPI_SSD, 0},
+        {FL_NN_FACEAPI_EXPRESSION, 0},      {FL_NN_FACEAPI_SSD, 0},
         {FL_NN_FACEAPI_TINY_DETECTOR, 416}, {FL_NN_FACEAPI_TINY_DETECTOR, 608},
     };
     const char *env = getenv("FL_FACEAPI_BENCH");
@@ -1082,6 +1216,7 @@ int main(int argc, char **argv)
     T_RUN(test_build_all);
     T_RUN(test_ssd_anchors_meta);
     T_RUN(test_build_rejects_bad_weights);
+    T_RUN(test_alloc_failures);
     T_RUN(test_prep);
     T_RUN(test_golden_recognition_ref);
     T_RUN(test_golden_recognition_xnnpack);
@@ -1095,6 +1230,7 @@ int main(int argc, char **argv)
     T_RUN(test_golden_ssd_xnnpack);
     T_RUN(test_golden_tiny_ref);
     T_RUN(test_golden_tiny_xnnpack);
+    T_RUN(test_tiny_decode);
     T_RUN(test_timing_xnnpack);
     for (int i = 0; i < FL_NN_FACEAPI_NET_COUNT_; i++)
         fl_nn_model_unref(g_models[i]);
