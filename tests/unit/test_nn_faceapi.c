@@ -529,8 +529,35 @@ static void test_build_all(void)
         struct fl_nn_model *m = model(FL_NN_FACEAPI_RECOGNITION);
         T_CHECK_EQ_STR(fl_nn_model_meta(m, "model_id"), "dlib-resnet128@face-api-1.7.15");
         T_CHECK_EQ_STR(fl_nn_model_meta(m, "input_size"), "150");
-        /* MODELS.md: 271 M MACs */
-        printf("# recognition MACs: %llu\n", (unsigned long long)fl_nn_model_macs(m, 0, 0));
+    }
+}
+
+/* Multiply-accumulates per forward against MODELS.md (counted there with
+ * tf.profile on the tfjs nets): an independent check of the layer shapes. */
+static void test_build_macs(void)
+{
+    static const struct {
+        enum fl_nn_faceapi_net net;
+        int size;
+        double mmacs;
+    } want[] = {
+        {FL_NN_FACEAPI_RECOGNITION, 0, 271},   {FL_NN_FACEAPI_LANDMARK68, 0, 51.6},
+        {FL_NN_FACEAPI_LANDMARK68_TINY, 0, 28.7}, {FL_NN_FACEAPI_AGE_GENDER, 0, 97},
+        {FL_NN_FACEAPI_EXPRESSION, 0, 51.5},   {FL_NN_FACEAPI_SSD, 0, 3140},
+        {FL_NN_FACEAPI_TINY_DETECTOR, 416, 199}, {FL_NN_FACEAPI_TINY_DETECTOR, 608, 425},
+    };
+
+    if (!models_present())
+        T_SKIP("models/face-api absent");
+    for (size_t i = 0; i < FL_ARRAY_LEN(want); i++) {
+        struct fl_nn_model *m = model(want[i].net);
+        double got;
+        T_REQUIRE(m != NULL);
+        got = (double)fl_nn_model_macs(m, want[i].size, want[i].size) / 1e6;
+        printf("# %s%s: %.1f M MACs (MODELS.md %.1f M)\n", fl_nn_faceapi_net_stem(want[i].net),
+               want[i].size == 416 ? " @416" : want[i].size == 608 ? " @608" : "", got,
+               want[i].mmacs);
+        T_CHECK(fabs(got - want[i].mmacs) <= 0.01 * want[i].mmacs);
     }
     if (model(FL_NN_FACEAPI_TINY_DETECTOR))
         T_CHECK_EQ_STR(fl_nn_model_meta(model(FL_NN_FACEAPI_TINY_DETECTOR), "input_size"), "0");
@@ -1214,6 +1241,7 @@ int main(int argc, char **argv)
     T_RUN(test_weights_truncated_and_fuzzed);
     T_RUN(test_weights_paths);
     T_RUN(test_build_all);
+    T_RUN(test_build_macs);
     T_RUN(test_ssd_anchors_meta);
     T_RUN(test_build_rejects_bad_weights);
     T_RUN(test_alloc_failures);
