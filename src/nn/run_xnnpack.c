@@ -46,8 +46,11 @@
  * are bounded by the model size.
  *
  * Threading: xnn_initialize() runs once (pthread_once). An executor owns its
- * runtimes and, when n_threads > 1, its own pthreadpool; runtimes of
- * different executors run concurrently without locks.
+ * runtimes and, when n_threads > 1, its own pthreadpool (n_threads threads,
+ * the caller's included), shared by its runtimes and created with
+ * XNN_FLAG_YIELD_WORKERS so idle workers sleep instead of spinning between
+ * runs (a server runs many executors). Runtimes of different executors run
+ * concurrently without locks.
  */
 #include "nn/nn_int.h"
 
@@ -442,7 +445,8 @@ enum fl_status fl__nn_xnn_plan(struct fl_nn_exec *e, struct fl_err *err)
                     st = lower_op(&b, v);
             }
             if (st == xnn_status_success)
-                st = xnn_create_runtime_v2(b.sg, x->pool, 0, &x->steps[i].rt);
+                st = xnn_create_runtime_v2(b.sg, x->pool, x->pool ? XNN_FLAG_YIELD_WORKERS : 0,
+                                           &x->steps[i].rt);
             if (b.sg)
                 xnn_delete_subgraph(b.sg);
             b.sg = NULL;
