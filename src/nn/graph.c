@@ -112,11 +112,14 @@ static int add_blob(struct fl_nn_graph *g, const float *src, size_t n, float fil
     size_t bytes;
     if (!grow((void **)&ir->blobs, &ir->cap_blobs, ir->n_blobs, sizeof(*ir->blobs)))
         return fl_nn_graph_fail(g, FL_ERR_NOMEM, "nn: out of memory (blob table)");
-    if (!fl_size_mul(n ? n : 1, sizeof(float), &bytes))
+    /* FL__NN_ALIGN bytes of zeroed slack: XNNPACK's vector kernels may read
+     * a little past the end of static operands (XNN_EXTRA_BYTES) */
+    if (!fl_size_mul(n, sizeof(float), &bytes) || !fl_size_add(bytes, FL__NN_ALIGN, &bytes))
         return fl_nn_graph_fail(g, FL_ERR_INVALID_ARG, "nn: blob too large");
     d = fl_malloc_aligned(bytes, FL__NN_ALIGN);
     if (!d)
         return fl_nn_graph_fail(g, FL_ERR_NOMEM, "nn: out of memory (%zu weights)", n);
+    memset((char *)d + n * sizeof(float), 0, FL__NN_ALIGN);
     if (src) {
         memcpy(d, src, n * sizeof(float));
     } else {

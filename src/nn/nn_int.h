@@ -86,7 +86,8 @@ struct fl__nn_op {
 };
 
 struct fl__nn_blob {
-    float *data; /* owned; fl_malloc_aligned(FL__NN_ALIGN); fl_free_aligned() */
+    float *data; /* owned; fl_malloc_aligned(FL__NN_ALIGN) with FL__NN_ALIGN bytes of
+                    zeroed slack after n floats (XNNPACK over-reads); fl_free_aligned() */
     size_t n;    /* floats */
 };
 

@@ -505,6 +505,41 @@ static void test_alloc_torture(void)
     T_CHECK_EQ_INT(fl_alloc_live(), base);
 }
 
+/* exec_new under allocation failure: NOMEM, no leak, for both backends
+ * (XNNPACK's own allocations are not ours to inject). */
+static void test_exec_alloc_torture(void)
+{
+    struct fl_err err = {0};
+    struct fl_nn_model *m = build_all_ops(&err);
+    long base;
+    T_REQUIRE(m != NULL);
+    base = fl_alloc_live();
+    for (int be = 0; be < 2; be++) {
+        int n_fail = 0;
+        for (long n = 1; n < 500; n++) {
+            struct fl_nn_exec *e;
+            fl_test_fail_alloc_at(n);
+            e = fl_nn_exec_new(m, 0, 0, (enum fl_nn_backend)be, 1, &err);
+            fl_test_fail_alloc_at(0);
+            if (e) {
+                T_CHECK_EQ_INT(fl_nn_exec_run(e, &err), FL_OK);
+                fl_nn_exec_free(e);
+                T_CHECK_EQ_INT(fl_alloc_live(), base);
+                break;
+            }
+            n_fail++;
+            if (err.code != FL_ERR_NOMEM || fl_alloc_live() != base) {
+                printf("# backend %d n=%ld: %s\n", be, n, err.msg);
+                T_CHECK_EQ_INT(err.code, FL_ERR_NOMEM);
+                T_CHECK_EQ_INT(fl_alloc_live(), base);
+                break;
+            }
+        }
+        T_CHECK(n_fail > 3);
+    }
+    fl_nn_model_unref(m);
+}
+
 int main(int argc, char **argv)
 {
     t_init(argc, argv);
@@ -528,5 +563,6 @@ int main(int argc, char **argv)
     T_RUN(test_builder_errors_sticky);
     T_RUN(test_model_accessors);
     T_RUN(test_alloc_torture);
+    T_RUN(test_exec_alloc_torture);
     return t_done();
 }
