@@ -57,8 +57,8 @@ static double time_exec(struct fl_nn_exec *e, int n_runs, double *cpu)
     return med;
 }
 
-static void bench(const char *label, struct fl_nn_model *m, int h, int w,
-                  enum fl_nn_backend be, int threads, int n_runs)
+static void bench(const char *label, struct fl_nn_model *m, int h, int w, enum fl_nn_backend be,
+                  int threads, int n_runs)
 {
     struct fl_err err = {0};
     struct fl_nn_exec *e = fl_nn_exec_new(m, h, w, be, threads, &err);
@@ -107,12 +107,12 @@ int main(int argc, char **argv)
     /* a MobileNet-like stack on a dynamic input */
     g = fl_nn_graph_new("mobilenet-ish");
     x = fl_nn_input(g, 0, 0, 3);
-    x = fl_nn_conv2d(g, x, w, b, 32, 3, 3, 2, 2, (struct fl_nn_pad4){0, 0, 1, 1},
-                     FL_NN_ACT_RELU6, 0);
+    x = fl_nn_conv2d(g, x, w, b, 32, 3, 3, 2, 2, (struct fl_nn_pad4){0, 0, 1, 1}, FL_NN_ACT_RELU6,
+                     0);
     for (int i = 0, c = 32; i < 6; i++) {
         int s = (i % 2) ? 2 : 1, co = (i % 2) ? c * 2 : c;
-        x = fl_nn_dwconv2d(g, x, w, b, 1, 3, 3, s, s,
-                           s == 1 ? p1 : (struct fl_nn_pad4){0, 0, 1, 1}, FL_NN_ACT_RELU6, 0);
+        x = fl_nn_dwconv2d(g, x, w, b, 1, 3, 3, s, s, s == 1 ? p1 : (struct fl_nn_pad4){0, 0, 1, 1},
+                           FL_NN_ACT_RELU6, 0);
         x = fl_nn_conv2d(g, x, w, b, co, 1, 1, 1, 1, (struct fl_nn_pad4){0, 0, 0, 0},
                          FL_NN_ACT_RELU6, 0);
         c = co;

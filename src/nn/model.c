@@ -165,11 +165,11 @@ out:
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, ".flm I/O assumes a little-endian host");
 
 #define FL__NN_FILE_VERSION 1u
-#define FILE_HEADER_SIZE 64u
-#define OP_RECORD_FIELDS 20u
-#define MAX_STRING (1u << 20)    /* bytes per name/key/value */
-#define MAX_COUNT (1u << 20)     /* ops, metadata pairs, outputs, blobs */
-#define MAX_FILE ((size_t)1 << 32) /* 4 GiB */
+#define FILE_HEADER_SIZE    64u
+#define OP_RECORD_FIELDS    20u
+#define MAX_STRING          (1u << 20)        /* bytes per name/key/value */
+#define MAX_COUNT           (1u << 20)        /* ops, metadata pairs, outputs, blobs */
+#define MAX_FILE            ((size_t)1 << 32) /* 4 GiB */
 
 static const char file_magic[4] = {'F', 'L', 'N', 'M'};
 
@@ -232,11 +232,10 @@ static void write_head(struct wcur *c, const struct fl__nn_ir *ir, size_t data_o
     }
     for (int i = 0; i < ir->n_ops; i++) {
         const struct fl__nn_op *op = &ir->ops[i];
-        int32_t f[OP_RECORD_FIELDS] = {op->type,    op->a,        op->b,          op->h,
-                                       op->w,       op->c,        op->n,          op->n2,
-                                       op->kh,      op->kw,       op->sh,         op->sw,
-                                       op->pad.top, op->pad.left, op->pad.bottom, op->pad.right,
-                                       op->act,     0,            op->wblob,      op->bblob};
+        int32_t f[OP_RECORD_FIELDS] = {
+            op->type,       op->a,         op->b,   op->h,  op->w,     op->c,       op->n,
+            op->n2,         op->kh,        op->kw,  op->sh, op->sw,    op->pad.top, op->pad.left,
+            op->pad.bottom, op->pad.right, op->act, 0,      op->wblob, op->bblob};
         memcpy(&f[17], &op->alpha, 4);
         w_bytes(c, f, sizeof(f));
     }

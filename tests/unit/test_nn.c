@@ -68,8 +68,7 @@ static void test_conv_ohwi_channels(void)
     struct fl_nn_graph *g = fl_nn_graph_new("conv");
     float x[2] = {1, 2}, w[4] = {3, 4, 5, 6}; /* OHWI: out0 = (3,4), out1 = (5,6) */
     float want[2] = {11, 17};
-    int y = fl_nn_conv2d(g, fl_nn_input(g, 1, 1, 2), w, NULL, 2, 1, 1, 1, 1, P0, FL_NN_ACT_NONE,
-                         0);
+    int y = fl_nn_conv2d(g, fl_nn_input(g, 1, 1, 2), w, NULL, 2, 1, 1, 1, 1, P0, FL_NN_ACT_NONE, 0);
     fl_nn_output(g, y);
     check_run(g, 0, 0, x, 2, want, 2, (int[3]){1, 1, 2}, 1e-6);
 }
@@ -95,8 +94,7 @@ static void test_dwconv_mult_order(void)
     struct fl_nn_graph *g = fl_nn_graph_new("dw");
     float x[2] = {1, 2}, w[4] = {10, 20, 30, 40}, b[4] = {0, 0, 0, 1};
     float want[4] = {10, 20, 60, 81};
-    int y = fl_nn_dwconv2d(g, fl_nn_input(g, 1, 1, 2), w, b, 2, 1, 1, 1, 1, P0, FL_NN_ACT_NONE,
-                           0);
+    int y = fl_nn_dwconv2d(g, fl_nn_input(g, 1, 1, 2), w, b, 2, 1, 1, 1, 1, P0, FL_NN_ACT_NONE, 0);
     fl_nn_output(g, y);
     check_run(g, 0, 0, x, 2, want, 4, (int[3]){1, 1, 4}, 1e-6);
 }

@@ -214,16 +214,36 @@ static void test_hand_assembled_file(void)
     for (int k = 0; k < 10; k++) {
         hand_file(f);
         switch (k) {
-        case 0: f[0] = 'X'; break;                 /* magic */
-        case 1: put32(f, 4, 2); break;             /* version */
-        case 2: put64(f, 56, n + 1); break;        /* file size */
-        case 3: put64(f, 40 + 8, 64); break;       /* data size */
-        case 4: put32(f, 16, 3); break;            /* n_ops past the body */
-        case 5: put32(f, 64, 1000); break;         /* name length */
-        case 6: f[64 + 4] = 0; break;              /* NUL in the name */
-        case 7: put32(f, 64 + 19 + 80 + 4 * 6, 2); break; /* FC out 2: blob length mismatch */
-        case 8: put32(f, 64 + 19 + 80 + 4, 1); break;     /* FC reads itself */
-        case 9: put32(f, 64 + 19 + 160, 7); break;        /* output not a value */
+        case 0:
+            f[0] = 'X';
+            break; /* magic */
+        case 1:
+            put32(f, 4, 2);
+            break; /* version */
+        case 2:
+            put64(f, 56, n + 1);
+            break; /* file size */
+        case 3:
+            put64(f, 40 + 8, 64);
+            break; /* data size */
+        case 4:
+            put32(f, 16, 3);
+            break; /* n_ops past the body */
+        case 5:
+            put32(f, 64, 1000);
+            break; /* name length */
+        case 6:
+            f[64 + 4] = 0;
+            break; /* NUL in the name */
+        case 7:
+            put32(f, 64 + 19 + 80 + 4 * 6, 2);
+            break; /* FC out 2: blob length mismatch */
+        case 8:
+            put32(f, 64 + 19 + 80 + 4, 1);
+            break; /* FC reads itself */
+        case 9:
+            put32(f, 64 + 19 + 160, 7);
+            break; /* output not a value */
         }
         m = fl_nn_model_load_mem(f, n, &err);
         T_CHECK(m == NULL);
