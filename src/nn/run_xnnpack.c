@@ -46,8 +46,11 @@
  * are bounded by the model size.
  *
  * Threading: xnn_initialize() runs once (pthread_once). An executor owns its
- * runtimes and, when n_threads > 1, its own pthreadpool; runtimes of
- * different executors run concurrently without locks.
+ * runtimes and, when n_threads > 1, its own pthreadpool (n_threads threads,
+ * the caller's included), shared by its runtimes and created with
+ * XNN_FLAG_YIELD_WORKERS so idle workers sleep instead of spinning between
+ * runs (a server runs many executors). Runtimes of different executors run
+ * concurrently without locks.
  */
 #include "nn/nn_int.h"
 
@@ -113,7 +116,7 @@ static bool act_needs_node(int act)
 struct seg_build {
     struct fl_nn_exec *e;
     xnn_subgraph_t sg;
-    uint32_t *xid;   /* per value: xnn id in this subgraph or XNN_INVALID_VALUE_ID */
+    uint32_t *xid;                  /* per value: xnn id in this subgraph or XNN_INVALID_VALUE_ID */
     struct xnn_external_value *ext; /* external values of this segment */
     uint32_t n_ext;
 };
@@ -213,11 +216,10 @@ static enum xnn_status lower_op(struct seg_build *b, int v)
         if (st == xnn_status_success)
             st = def_static(b, 1, bdims, bd, &bid);
         if (st == xnn_status_success)
-            st = xnn_define_convolution_2d(b->sg, (uint32_t)op->pad.top, (uint32_t)op->pad.right,
-                                           (uint32_t)op->pad.bottom, (uint32_t)op->pad.left,
-                                           (uint32_t)op->kh, (uint32_t)op->kw, (uint32_t)op->sh,
-                                           (uint32_t)op->sw, 1, 1, 1, (size_t)si[2],
-                                           (size_t)op->n, lo, hi, x, wid, bid, t, 0);
+            st = xnn_define_convolution_2d(
+                b->sg, (uint32_t)op->pad.top, (uint32_t)op->pad.right, (uint32_t)op->pad.bottom,
+                (uint32_t)op->pad.left, (uint32_t)op->kh, (uint32_t)op->kw, (uint32_t)op->sh,
+                (uint32_t)op->sw, 1, 1, 1, (size_t)si[2], (size_t)op->n, lo, hi, x, wid, bid, t, 0);
         break;
     }
     case FL__NN_OP_DWCONV: {
@@ -442,7 +444,8 @@ enum fl_status fl__nn_xnn_plan(struct fl_nn_exec *e, struct fl_err *err)
                     st = lower_op(&b, v);
             }
             if (st == xnn_status_success)
-                st = xnn_create_runtime_v2(b.sg, x->pool, 0, &x->steps[i].rt);
+                st = xnn_create_runtime_v2(b.sg, x->pool, x->pool ? XNN_FLAG_YIELD_WORKERS : 0,
+                                           &x->steps[i].rt);
             if (b.sg)
                 xnn_delete_subgraph(b.sg);
             b.sg = NULL;
@@ -485,9 +488,8 @@ enum fl_status fl__nn_xnn_run(struct fl_nn_exec *e, struct fl_err *err)
                                   (int)st);
         } else {
             const struct fl__nn_op *op = &ir->ops[v];
-            fl__nn_ref_op(ir, op, e->buf[op->a], e->shape[op->a],
-                          op->b >= 0 ? e->buf[op->b] : NULL, op->b >= 0 ? e->shape[op->b] : NULL,
-                          e->buf[v], e->shape[v]);
+            fl__nn_ref_op(ir, op, e->buf[op->a], e->shape[op->a], op->b >= 0 ? e->buf[op->b] : NULL,
+                          op->b >= 0 ? e->shape[op->b] : NULL, e->buf[v], e->shape[v]);
         }
     }
     return FL_OK;

@@ -117,8 +117,9 @@ static void test_conv(void)
                         g = graph(11, 9, cins[ci], 0, 0, &in);
                         y = fl_nn_conv2d(g, in, W, B, couts[co], ks[k], ks[k], s, s, pads[p],
                                          (enum fl_nn_act)act, 0.15f);
-                        snprintf(label, sizeof(label), "conv cin %d cout %d k %d s %d pad %zu act %d",
-                                 cins[ci], couts[co], ks[k], s, p, act);
+                        snprintf(label, sizeof(label),
+                                 "conv cin %d cout %d k %d s %d pad %zu act %d", cins[ci],
+                                 couts[co], ks[k], s, p, act);
                         {
                             struct fl_nn_model *m = finish(g, y);
                             compare(m, 0, 0, 1, label);
@@ -171,8 +172,8 @@ static void test_fc(void)
             struct fl_nn_graph *g = graph(dims[d][0], dims[d][1], dims[d][2], 0, 0, &in);
             struct fl_nn_model *m;
             y = fl_nn_fc(g, in, W, B, 13 + (int)d, (enum fl_nn_act)act, 0.1f);
-            snprintf(label, sizeof(label), "fc %dx%dx%d act %d", dims[d][0], dims[d][1],
-                     dims[d][2], act);
+            snprintf(label, sizeof(label), "fc %dx%dx%d act %d", dims[d][0], dims[d][1], dims[d][2],
+                     act);
             m = finish(g, y);
             compare(m, 0, 0, 1, label);
             fl_nn_model_unref(m);
@@ -391,8 +392,8 @@ static void test_threads(void)
 
 static void test_report(void)
 {
-    printf("# %d outputs compared; worst nmse %.3g, worst max abs %.3g\n", n_compared,
-           worst_nmse, worst_abs);
+    printf("# %d outputs compared; worst nmse %.3g, worst max abs %.3g\n", n_compared, worst_nmse,
+           worst_abs);
     T_CHECK(n_compared > 400);
 }
 
