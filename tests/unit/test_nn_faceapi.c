@@ -541,10 +541,10 @@ static void test_build_macs(void)
         int size;
         double mmacs;
     } want[] = {
-        {FL_NN_FACEAPI_RECOGNITION, 0, 271},   {FL_NN_FACEAPI_LANDMARK68, 0, 51.6},
+        {FL_NN_FACEAPI_RECOGNITION, 0, 271},      {FL_NN_FACEAPI_LANDMARK68, 0, 51.6},
         {FL_NN_FACEAPI_LANDMARK68_TINY, 0, 28.7}, {FL_NN_FACEAPI_AGE_GENDER, 0, 97},
-        {FL_NN_FACEAPI_EXPRESSION, 0, 51.5},   {FL_NN_FACEAPI_SSD, 0, 3140},
-        {FL_NN_FACEAPI_TINY_DETECTOR, 416, 199}, {FL_NN_FACEAPI_TINY_DETECTOR, 608, 425},
+        {FL_NN_FACEAPI_EXPRESSION, 0, 51.5},      {FL_NN_FACEAPI_SSD, 0, 3140},
+        {FL_NN_FACEAPI_TINY_DETECTOR, 416, 199},  {FL_NN_FACEAPI_TINY_DETECTOR, 608, 425},
     };
 
     if (!models_present())
@@ -555,8 +555,10 @@ static void test_build_macs(void)
         T_REQUIRE(m != NULL);
         got = (double)fl_nn_model_macs(m, want[i].size, want[i].size) / 1e6;
         printf("# %s%s: %.1f M MACs (MODELS.md %.1f M)\n", fl_nn_faceapi_net_stem(want[i].net),
-               want[i].size == 416 ? " @416" : want[i].size == 608 ? " @608" : "", got,
-               want[i].mmacs);
+               want[i].size == 416   ? " @416"
+               : want[i].size == 608 ? " @608"
+                                     : "",
+               got, want[i].mmacs);
         T_CHECK(fabs(got - want[i].mmacs) <= 0.01 * want[i].mmacs);
     }
     if (model(FL_NN_FACEAPI_TINY_DETECTOR))
@@ -583,6 +585,62 @@ static void test_ssd_anchors_meta(void)
             FL_ERR_CORRUPT);
     fl_free(anchors);
     fl_nn_faceapi_weights_free(w);
+}
+
+/* Every net survives a .flm save/load: same metadata (SSD anchors
+ * included) and bit-identical outputs on a pseudo-random input. */
+static void test_flm_roundtrip(void)
+{
+    char dir[] = "/tmp/fl_faceapi_flm_XXXXXX", path[256];
+    struct fl_rng rng;
+
+    if (!models_present())
+        T_SKIP("models/face-api absent");
+    T_REQUIRE(mkdtemp(dir) != NULL);
+    snprintf(path, sizeof(path), "%s/m.flm", dir);
+    fl_rng_seed(&rng, 7);
+    for (size_t i = 0; i < FL_ARRAY_LEN(PKGS); i++) {
+        struct fl_nn_model *m = model(PKGS[i].net), *m2;
+        struct fl_nn_exec *e1, *e2;
+        struct fl_err err = {0};
+        int s = PKGS[i].net == FL_NN_FACEAPI_TINY_DETECTOR ? 224 : 0;
+        struct stat st;
+        T_REQUIRE(m != NULL);
+        T_REQUIRE(fl_nn_model_save(m, path, &err) == FL_OK);
+        m2 = fl_nn_model_load(path, &err);
+        T_REQUIRE(m2 != NULL);
+        T_CHECK_EQ_STR(fl_nn_model_meta(m2, "model_id"), fl_nn_model_meta(m, "model_id"));
+        T_CHECK_EQ_STR(fl_nn_model_meta(m2, "pre_sub"), fl_nn_model_meta(m, "pre_sub"));
+        if (PKGS[i].net == FL_NN_FACEAPI_SSD)
+            T_CHECK_EQ_STR(fl_nn_model_meta(m2, "ssd_anchors"), fl_nn_model_meta(m, "ssd_anchors"));
+        T_CHECK_EQ_INT(fl_nn_model_n_outputs(m2), PKGS[i].n_outputs);
+        e1 = exec_for(m, s, FL_NN_BACKEND_XNNPACK);
+        e2 = exec_for(m2, s, FL_NN_BACKEND_XNNPACK);
+        T_REQUIRE(e1 && e2);
+        {
+            size_t n;
+            float *in1 = fl_nn_exec_input(e1), *in2 = fl_nn_exec_input(e2);
+            n = (size_t)(s ? s : atoi(fl_nn_model_meta(m, "input_size")));
+            n = n * n * 3;
+            for (size_t k = 0; k < n; k++)
+                in1[k] = in2[k] = (float)(fl_rng_double(&rng) * 2 - 1);
+        }
+        T_REQUIRE(fl_nn_exec_run(e1, &err) == FL_OK && fl_nn_exec_run(e2, &err) == FL_OK);
+        for (int o = 0; o < PKGS[i].n_outputs; o++) {
+            int s1[3], s2[3];
+            const float *a = fl_nn_exec_output(e1, o, s1), *b = fl_nn_exec_output(e2, o, s2);
+            T_REQUIRE(a && b && memcmp(s1, s2, sizeof(s1)) == 0);
+            T_CHECK(memcmp(a, b, sizeof(float) * (size_t)s1[0] * s1[1] * s1[2]) == 0);
+        }
+        stat(path, &st);
+        printf("# %s.flm: %lld bytes\n", fl_nn_faceapi_net_stem(PKGS[i].net),
+               (long long)st.st_size);
+        fl_nn_exec_free(e1);
+        fl_nn_exec_free(e2);
+        fl_nn_model_unref(m2);
+    }
+    unlink(path);
+    rmdir(dir);
 }
 
 /* Replace the first occurrence of `from` in a copy of s by `to`. */
@@ -1243,6 +1301,7 @@ int main(int argc, char **argv)
     T_RUN(test_build_all);
     T_RUN(test_build_macs);
     T_RUN(test_ssd_anchors_meta);
+    T_RUN(test_flm_roundtrip);
     T_RUN(test_build_rejects_bad_weights);
     T_RUN(test_alloc_failures);
     T_RUN(test_prep);
