@@ -129,6 +129,7 @@ static float half_to_float(uint16_t h)
     return f;
 }
 
+/* Little-endian u32 at p (any alignment). */
 static uint32_t rd_u32le(const uint8_t *p)
 {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
@@ -402,6 +403,8 @@ fail:
     return NULL;
 }
 
+/* Parse the manifest text (size-capped); caller json_decref()s. NULL with
+ * err set: CORRUPT for bad JSON, NOMEM when jansson says so. */
 static json_t *parse_json(const char *p, size_t n, struct fl_err *err)
 {
     json_error_t je;

@@ -112,6 +112,7 @@ static struct val fail_corrupt(struct bld *b, const char *what, const char *name
     return BAD;
 }
 
+/* Record an out-of-memory error in the graph; returns BAD. */
 static struct val fail_nomem(struct bld *b)
 {
     fl_nn_graph_fail(b->g, FL_ERR_NOMEM, "faceapi: out of memory");
@@ -418,6 +419,7 @@ static struct val fc(struct bld *b, struct val x, const char *wname, const char 
     return out.id < 0 ? BAD : out;
 }
 
+/* x + y (shapes must agree: CORRUPT otherwise), then act. */
 static struct val add(struct bld *b, struct val x, struct val y, enum fl_nn_act act)
 {
     struct val out = x;
@@ -433,6 +435,7 @@ static struct val add(struct bld *b, struct val x, struct val y, enum fl_nn_act 
     return out.id < 0 ? BAD : out;
 }
 
+/* ReLU as its own op (for values also used un-activated). */
 static struct val relu(struct bld *b, struct val x)
 {
     if (x.id < 0)
@@ -441,6 +444,7 @@ static struct val relu(struct bld *b, struct val x)
     return x.id < 0 ? BAD : x;
 }
 
+/* k x k max or average pool with stride s. */
 static struct val pool(struct bld *b, struct val x, bool max, int k, int s, enum padmode pm)
 {
     struct fl_nn_pad4 p;
@@ -459,6 +463,7 @@ static struct val pool(struct bld *b, struct val x, bool max, int k, int s, enum
     return out.id < 0 ? BAD : out;
 }
 
+/* Mark x as the next graph output; returns x (BAD after an error). */
 static struct val set_output(struct bld *b, struct val x)
 {
     if (x.id < 0)
@@ -470,6 +475,7 @@ static struct val set_output(struct bld *b, struct val x)
 
 /* ======================== face_recognition (ResNet-29) ======================== */
 
+/* residualLayer.ts residual: relu(conv2(relu(conv1(x))) + x), convs 3x3 SAME. */
 static struct val residual(struct bld *b, struct val x, const char *prefix)
 {
     char p[256];
@@ -482,6 +488,8 @@ static struct val residual(struct bld *b, struct val x, const char *prefix)
     return add(b, out, x, FL_NN_ACT_RELU);
 }
 
+/* residualLayer.ts residualDown: conv1 3x3 stride 2 VALID, conv2 3x3 SAME,
+ * plus the zero-padded avgPool shortcut (see the top of the file). */
 static struct val residual_down(struct bld *b, struct val x, const char *prefix)
 {
     char p[256];
@@ -512,6 +520,7 @@ static struct val residual_down(struct bld *b, struct val x, const char *prefix)
     return add(b, pooled, out, FL_NN_ACT_RELU);
 }
 
+/* FaceRecognitionNet.forwardInput after normalisation: 150x150x3 -> 128. */
 static void build_recognition(struct bld *b)
 {
     static const char *const blocks[] = {
@@ -564,6 +573,7 @@ static struct val dense_block(struct bld *b, struct val x, const char *prefix, i
                FL_NN_ACT_RELU);
 }
 
+/* (Tiny)FaceFeatureExtractor + FaceProcessor's FC head: 112x112x3 -> fc out. */
 static void build_dense_net(struct bld *b, bool tiny)
 {
     struct val x = {fl_nn_input(b->g, 112, 112, 3), 112, 112, 3};
@@ -583,6 +593,8 @@ static void build_dense_net(struct bld *b, bool tiny)
 
 /* ======================== age_gender (TinyXception) ======================== */
 
+/* TinyXception reductionBlock: two separable convs and a 3x3/2 SAME max
+ * pool, plus a 1x1 stride-2 conv of the (un-activated) input. */
 static struct val reduction_block(struct bld *b, struct val x, const char *prefix, bool act_in)
 {
     char p[256];
@@ -598,6 +610,7 @@ static struct val reduction_block(struct bld *b, struct val x, const char *prefi
     return add(b, out, exp, FL_NN_ACT_NONE);
 }
 
+/* TinyXception mainBlock: three relu + separable conv, plus the input. */
 static struct val main_block(struct bld *b, struct val x, const char *prefix)
 {
     char p[256];
@@ -612,6 +625,7 @@ static struct val main_block(struct bld *b, struct val x, const char *prefix)
     return add(b, out, x, FL_NN_ACT_NONE);
 }
 
+/* AgeGenderNet: TinyXception(2) + avgPool 7/2 + FC age and FC gender. */
 static void build_age_gender(struct bld *b)
 {
     struct val x = {fl_nn_input(b->g, 112, 112, 3), 112, 112, 3}, pooled;
@@ -680,6 +694,8 @@ static struct val ssd_dw(struct bld *b, struct val x, int idx, int stride)
     return out;
 }
 
+/* SsdMobilenetv1.forwardInput up to the box and class predictors, which
+ * become outputs 0-5 (box encodings) and 6-11 (class logits). */
 static void build_ssd(struct bld *b)
 {
     struct val x = {fl_nn_input(b->g, 512, 512, 3), 512, 512, 3}, conv11 = BAD, feat[6];
@@ -718,6 +734,8 @@ static void build_ssd(struct bld *b)
 
 /* =========================== tiny_face_detector =========================== */
 
+/* TinyYolov2Base.runMobilenet with TinyFaceDetector's config (7 filter
+ * sizes: conv6/conv7 absent), dynamic input size. */
 static void build_tiny_detector(struct bld *b)
 {
     const float leak = 0.10000000149011612f; /* leaky.ts */
@@ -1034,6 +1052,7 @@ static const double TINY_ANCHORS[5][2] = {
     {4.266906, 5.178857}, {9.041765, 10.66308},
 };
 
+/* face-api's ops/sigmoid, in double. */
 static double sigmoid_d(double x)
 {
     return 1.0 / (1.0 + exp(-x));
