@@ -462,7 +462,11 @@ static void test_weights_truncated_and_fuzzed(void)
                 (uint8_t)alphabet[fl_rng_next(&rng) % (sizeof(alphabet) - 1)];
         w = fl_nn_faceapi_weights_load_mem((const char *)m, json_len, shards, lens, 1, &err);
         if (w) {
+            /* what still loads must build or be refused, never crash */
+            struct fl_nn_model *mod = fl_nn_faceapi_build(FL_NN_FACEAPI_TINY_DETECTOR, w, &err);
+            T_CHECK(mod != NULL || err.code == FL_ERR_CORRUPT);
             n_ok++;
+            fl_nn_model_unref(mod);
             fl_nn_faceapi_weights_free(w);
         } else {
             T_CHECK(err.code == FL_ERR_CORRUPT || err.code == FL_ERR_INVALID_ARG);
