@@ -3,8 +3,8 @@
  *
  * Plain loops, written to be obviously correct rather than fast: they are
  * what the XNNPACK backend is tested against, and the XNNPACK backend's
- * fallback for the few ops the 2022 XNNPACK snapshot lacks (concatenation,
- * tanh). Each kernel follows the conventions stated in nn.h literally:
+ * fallback for what the 2022 XNNPACK snapshot refuses (1x1 pools). Each
+ * kernel follows the conventions stated in nn.h literally:
  *   - NHWC, batch 1; value index (y*W + x)*C + c.
  *   - conv weights OHWI; depthwise weights [kh][kw][cin*mult] with output
  *     channel ci*mult + m reading input channel ci (TFLite);
