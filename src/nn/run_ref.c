@@ -123,6 +123,7 @@ static void lerp_axis(int dst, int in, int out, bool half_pixel, int *lo, int *h
     *hi = h < 0 ? 0 : (h > in - 1 ? in - 1 : h);
 }
 
+/* Bilinear resize of x (s0) to y (sy), TF semantics per op->n (half_pixel). */
 static void resize(const struct fl__nn_op *op, const float *x, const int s0[3], float *y,
                    const int sy[3])
 {

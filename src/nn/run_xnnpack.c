@@ -76,6 +76,7 @@ struct fl__nn_xnn {
 static pthread_once_t xnn_once = PTHREAD_ONCE_INIT;
 static enum xnn_status xnn_init_status = xnn_status_uninitialized;
 
+/* pthread_once body: initialise XNNPACK with its default allocator. */
 static void xnn_init_once(void)
 {
     xnn_init_status = xnn_initialize(NULL);
@@ -107,6 +108,7 @@ static void act_range(int act, float *lo, float *hi)
         *hi = 6.0f;
 }
 
+/* Activations that need their own node(s) after the op. */
 static bool act_needs_node(int act)
 {
     return act == FL_NN_ACT_LEAKY || act == FL_NN_ACT_SIGMOID || act == FL_NN_ACT_TANH;
