@@ -81,7 +81,10 @@ int fl_nn_dwconv2d(struct fl_nn_graph *g, int x, const float *w, const float *bi
                    int kh, int kw, int stride_h, int stride_w, struct fl_nn_pad4 pad,
                    enum fl_nn_act act, float act_alpha);
 /* Fully connected over the flattened input (h*w*c values in NHWC order).
- * w: [cout][in]; bias: [cout] or NULL. Output {1, 1, cout}. */
+ * w: [cout][in]; bias: [cout] or NULL. Output {1, 1, cout}. When x's h/w are
+ * dynamic (unknown until fl_nn_exec_new()), in = c: the input must then be
+ * 1 x 1 at run time, and fl_nn_exec_new() fails with FL_ERR_INVALID_ARG for
+ * a size whose flattened length differs. */
 int fl_nn_fc(struct fl_nn_graph *g, int x, const float *w, const float *bias, int cout,
              enum fl_nn_act act, float act_alpha);
 /* Element-wise a + b (same shape), then act. */
@@ -96,7 +99,9 @@ int fl_nn_channel_affine(struct fl_nn_graph *g, int x, const float *scale, const
 int fl_nn_prelu(struct fl_nn_graph *g, int x, const float *slope);
 /* Activation as its own op. */
 int fl_nn_activation(struct fl_nn_graph *g, int x, enum fl_nn_act act, float act_alpha);
-/* Pooling. Padded cells are ignored (max: -inf; avg: not counted, TF style). */
+/* Pooling. Padded cells are ignored (max: -inf; avg: not counted, TF style).
+ * Each padding side must be smaller than the window on its axis (so every
+ * window sees a real pixel). */
 int fl_nn_maxpool(struct fl_nn_graph *g, int x, int kh, int kw, int stride_h, int stride_w,
                   struct fl_nn_pad4 pad);
 int fl_nn_avgpool(struct fl_nn_graph *g, int x, int kh, int kw, int stride_h, int stride_w,
@@ -134,7 +139,8 @@ const char *fl_nn_model_name(const struct fl_nn_model *m);
 /* Metadata value or NULL. Borrowed for the model's lifetime. */
 const char *fl_nn_model_meta(const struct fl_nn_model *m, const char *key);
 int fl_nn_model_n_outputs(const struct fl_nn_model *m);
-/* Total multiply-accumulates for an input of h x w (0, 0 = the declared size). */
+/* Total multiply-accumulates (conv, depthwise, FC) for an input of h x w
+ * (0, 0 = the declared size); 0 when the graph cannot take that size. */
 uint64_t fl_nn_model_macs(const struct fl_nn_model *m, int h, int w);
 
 /* The model file (".flm"): a self-describing container (magic, version,
@@ -156,8 +162,11 @@ enum fl_nn_backend {
 struct fl_nn_exec;
 
 /* Plan execution of m for an input of in_h x in_w (0, 0 = the declared
- * size). n_threads: intra-op threads (1 = the caller's thread only). Holds a
- * reference to m. Not thread-safe: one executor per thread. */
+ * size). n_threads: intra-op threads (1 = the caller's thread only; the
+ * reference backend always uses one). Holds a reference to m. Not
+ * thread-safe: one executor per thread. NULL with FL_ERR_INVALID_ARG when the
+ * graph cannot take that size, FL_ERR_NOMEM, or FL_ERR_INTERNAL if XNNPACK
+ * refuses the plan. */
 struct fl_nn_exec *fl_nn_exec_new(struct fl_nn_model *m, int in_h, int in_w,
                                   enum fl_nn_backend backend, int n_threads, struct fl_err *err);
 void fl_nn_exec_free(struct fl_nn_exec *e);
