@@ -103,6 +103,8 @@ struct fl__api_ctx {
     struct fl_store *st;     /* borrowed connection */
     struct fl_arena arena;   /* store results; reset after the call */
     const struct fl__api_op_spec *spec;
+    char *out_json; /* response serialised ahead of the commit (fl__api_prepare) */
+    size_t out_len;
 };
 
 typedef enum fl_status (*fl__api_handler_fn)(struct fl__api_ctx *ctx, json_t *req,
@@ -142,6 +144,12 @@ json_t *fl__api_face_json(const struct fl_store_face *f);
 /* "arn:aws:rekognition:<region>:<account>:collection/<id>" (with_prefix) or
  * the same without "arn:"; NULL on no memory. */
 json_t *fl__api_collection_arn(const struct fl_service *svc, const char *id, bool with_prefix);
+
+/* Serialise resp now, before the handler's store write, so that nothing
+ * needs memory once the write has committed: a call that fails for memory
+ * fails before it changes anything. May be called again (the text is
+ * replaced). The handler still hands resp back through *out_resp. */
+enum fl_status fl__api_prepare(struct fl__api_ctx *ctx, const json_t *resp, struct fl_err *err);
 
 /* Insert faces (caller fills everything but key/created) into the store and
  * the collection's index in one step: all or nothing. Used by IndexFaces

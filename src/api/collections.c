@@ -61,6 +61,9 @@ FL__API_HANDLER(fl__api_op_create_collection)
         rc = fl_err_set(err, FL_ERR_NOMEM, "out of memory");
         goto fail;
     }
+    rc = fl__api_prepare(ctx, o, err);
+    if (rc != FL_OK)
+        goto fail;
     /* in-memory state first: it is the part that can fail for memory, and it
      * is trivially undone, unlike a committed store row */
     rc = fl__api_coll_add(ctx->svc, id, m, &mc, err);
@@ -178,7 +181,9 @@ FL__API_HANDLER(fl__api_op_delete_collection)
         json_decref(o);
         return fl_err_set(err, FL_ERR_NOMEM, "out of memory");
     }
-    rc = fl_store_collection_delete(ctx->st, id, err);
+    rc = fl__api_prepare(ctx, o, err);
+    if (rc == FL_OK)
+        rc = fl_store_collection_delete(ctx->st, id, err);
     if (rc == FL_ERR_NOT_FOUND)
         rc = fl_err_set(err, FL_ERR_NOT_FOUND, "The collection id: %s does not exist", id);
     if (rc != FL_OK) {

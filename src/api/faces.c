@@ -173,6 +173,11 @@ FL__API_HANDLER(fl__api_op_delete_faces)
     rc = build_delete_resp(ids, n, pred, &o, err);
     if (rc != FL_OK)
         return rc;
+    rc = fl__api_prepare(ctx, o, err);
+    if (rc != FL_OK) {
+        json_decref(o);
+        return rc;
+    }
     rc = fl_store_faces_delete(ctx->st, id, ids, n, outc, err);
     if (rc != FL_OK) {
         json_decref(o);
@@ -196,8 +201,12 @@ FL__API_HANDLER(fl__api_op_delete_faces)
         json_decref(o);
         o = NULL;
         rc = build_delete_resp(ids, n, outc, &o, err);
-        if (rc != FL_OK)
+        if (rc == FL_OK)
+            rc = fl__api_prepare(ctx, o, err);
+        if (rc != FL_OK) {
+            json_decref(o);
             return rc;
+        }
     }
     *out_resp = o;
     return FL_OK;

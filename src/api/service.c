@@ -241,6 +241,19 @@ json_t *fl__api_collection_arn(const struct fl_service *svc, const char *id, boo
     return v;
 }
 
+#define DUMP_FLAGS (JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(16))
+
+enum fl_status fl__api_prepare(struct fl__api_ctx *ctx, const json_t *resp, struct fl_err *err)
+{
+    char *s = json_dumps(resp, DUMP_FLAGS);
+    if (!s)
+        return fl_err_set(err, FL_ERR_NOMEM, "out of memory serialising the response");
+    fl_free(ctx->out_json);
+    ctx->out_json = s;
+    ctx->out_len = strlen(s);
+    return FL_OK;
+}
+
 /* ============================ Face commit path ============================ */
 
 enum fl_status fl__api_faces_commit(struct fl__api_ctx *ctx, struct fl__api_coll *c,
@@ -613,7 +626,15 @@ enum fl_status fl_service_call(struct fl_service *svc, const char *target, const
     if (rc != FL_OK)
         goto out;
     FL_ASSERT(resp != NULL);
-    s = json_dumps(resp, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(16));
+    if (ctx.out_json) {
+        /* serialised before the write by the handler */
+        *out_json = ctx.out_json;
+        ctx.out_json = NULL;
+        if (out_len)
+            *out_len = ctx.out_len;
+        goto out;
+    }
+    s = json_dumps(resp, DUMP_FLAGS);
     if (!s) {
         rc = fl_err_set(err, FL_ERR_NOMEM, "out of memory serialising the response");
         goto out;
@@ -622,6 +643,7 @@ enum fl_status fl_service_call(struct fl_service *svc, const char *target, const
     if (out_len)
         *out_len = strlen(s);
 out:
+    fl_free(ctx.out_json);
     json_decref(resp);
     json_decref(req);
     return rc;

@@ -85,7 +85,9 @@ FL__API_HANDLER(fl__api_op_tag_resource)
             tv[i].value = json_string_value(v);
             i++;
         }
-        rc = fl_store_tags_set(ctx->st, c->id, tv, n, TAGS_MAX, err);
+        rc = fl__api_prepare(ctx, o, err);
+        if (rc == FL_OK)
+            rc = fl_store_tags_set(ctx->st, c->id, tv, n, TAGS_MAX, err);
         if (rc == FL_ERR_QUOTA)
             rc = fl_err_set(err, FL_ERR_QUOTA, "A collection can have at most %d tags",
                             TAGS_MAX);
@@ -119,7 +121,9 @@ FL__API_HANDLER(fl__api_op_untag_resource)
         }
         for (size_t i = 0; i < n; i++)
             kv[i] = json_string_value(json_array_get(keys, i));
-        rc = fl_store_tags_remove(ctx->st, c->id, kv, n, err);
+        rc = fl__api_prepare(ctx, o, err);
+        if (rc == FL_OK)
+            rc = fl_store_tags_remove(ctx->st, c->id, kv, n, err);
         if (rc != FL_OK) {
             json_decref(o);
             return rc;

@@ -59,7 +59,9 @@ FL__API_HANDLER(fl__api_op_create_user)
     o = empty_object();
     if (!o)
         return fl_err_set(err, FL_ERR_NOMEM, "out of memory");
-    rc = fl_store_user_create(ctx->st, id, user, token, err);
+    rc = fl__api_prepare(ctx, o, err);
+    if (rc == FL_OK)
+        rc = fl_store_user_create(ctx->st, id, user, token, err);
     if (rc == FL_ERR_CONFLICT)
         rc = fl_err_set(err, FL_ERR_CONFLICT, "The user id: %s already exists in collection %s",
                         user, id);
@@ -87,7 +89,9 @@ FL__API_HANDLER(fl__api_op_delete_user)
     o = empty_object();
     if (!o)
         return fl_err_set(err, FL_ERR_NOMEM, "out of memory");
-    rc = fl_store_user_delete(ctx->st, id, user, token, err);
+    rc = fl__api_prepare(ctx, o, err);
+    if (rc == FL_OK)
+        rc = fl_store_user_delete(ctx->st, id, user, token, err);
     if (rc == FL_ERR_NOT_FOUND)
         rc = user_not_found(err, id, user);
     else if (rc == FL_ERR_IDEMPOTENT_MISMATCH)
@@ -194,6 +198,85 @@ static json_t *outcome_json(const char *face_id, const char *user_id, double con
     return u;
 }
 
+/* Per-face result of (dis)association as the response reports it. */
+enum face_result {
+    R_DONE,          /* associated / disassociated now */
+    R_ALREADY,       /* already on this user: silently ignored */
+    R_NOT_FOUND,     /* FACE_NOT_FOUND */
+    R_OTHER_USER,    /* ASSOCIATED_TO_A_DIFFERENT_USER (+ UserId when known) */
+    R_LOW_MATCH,     /* LOW_MATCH_CONFIDENCE + Confidence */
+};
+
+struct face_outcome {
+    enum face_result r;
+    const char *other_user; /* R_OTHER_USER: the face's user, or NULL */
+    double confidence;      /* R_LOW_MATCH */
+};
+
+/* The (Dis)AssociateFaces response for outcomes res[0..n) of ids. */
+static enum fl_status build_assoc_resp(bool associate, const char *const *ids, size_t n,
+                                       const struct face_outcome *res,
+                                       enum fl_store_user_status status, json_t **out,
+                                       struct fl_err *err)
+{
+    json_t *o = json_object(), *done, *failed;
+    done = json_array();
+    if (!fl__api_set(o, associate ? "AssociatedFaces" : "DisassociatedFaces", done))
+        goto nomem;
+    failed = json_array();
+    if (!fl__api_set(o, associate ? "UnsuccessfulFaceAssociations"
+                                  : "UnsuccessfulFaceDisassociations",
+                     failed))
+        goto nomem;
+    for (size_t i = 0; i < n; i++) {
+        json_t *x = NULL;
+        switch (res[i].r) {
+        case R_DONE:
+            x = json_object();
+            if (!fl__api_push(done, x) || !fl__api_set(x, "FaceId", json_string(ids[i])))
+                goto nomem;
+            break;
+        case R_ALREADY:
+            break;
+        case R_NOT_FOUND:
+            if (!fl__api_push(failed, outcome_json(ids[i], NULL, -1.0, "FACE_NOT_FOUND")))
+                goto nomem;
+            break;
+        case R_OTHER_USER:
+            if (!fl__api_push(failed, outcome_json(ids[i], res[i].other_user, -1.0,
+                                                   "ASSOCIATED_TO_A_DIFFERENT_USER")))
+                goto nomem;
+            break;
+        case R_LOW_MATCH:
+            if (!fl__api_push(failed, outcome_json(ids[i], NULL, res[i].confidence,
+                                                   "LOW_MATCH_CONFIDENCE")))
+                goto nomem;
+            break;
+        }
+    }
+    if (!fl__api_set(o, "UserStatus", json_string(fl_store_user_status_name(status))))
+        goto nomem;
+    *out = o;
+    return FL_OK;
+nomem:
+    json_decref(o);
+    return fl_err_set(err, FL_ERR_NOMEM, "out of memory");
+}
+
+static const struct fl_store_face *find_face(const struct fl_store_face_list *l, const char *id)
+{
+    for (size_t k = 0; k < l->n; k++)
+        if (strcmp(l->v[k].face_id, id) == 0)
+            return &l->v[k];
+    return NULL;
+}
+
+static enum fl_status token_mismatch(struct fl_err *err, const char *token)
+{
+    return fl_err_set(err, FL_ERR_IDEMPOTENT_MISMATCH,
+                      "The ClientRequestToken: %s you have supplied is already in use.", token);
+}
+
 FL__API_HANDLER(fl__api_op_associate_faces)
 {
     const char *id = fl__api_get_str(req, "CollectionId");
@@ -201,16 +284,17 @@ FL__API_HANDLER(fl__api_op_associate_faces)
     const char *token = fl__api_get_str(req, "ClientRequestToken");
     const json_t *jids = json_object_get(req, "FaceIds");
     double thr = fl__api_get_num(ctx, req, "UserMatchThreshold", 75.0);
-    size_t n = json_array_size(jids), n_pass = 0;
+    size_t n = json_array_size(jids), n_pass = 0, n_new = 0;
     struct fl_store_user u;
     struct fl_store_face_query q;
     struct fl_store_face_list mine, asked;
-    struct fl_store_outcome *outc = NULL;
-    enum fl_store_user_status status;
+    struct fl_store_outcome *outc;
+    enum fl_store_user_status status, pred_status;
+    struct face_outcome *res;
     struct fl__api_coll *c;
     const char **ids, **pass;
-    double *conf;
-    json_t *o = NULL, *assoc, *failed;
+    json_t *o = NULL;
+    bool same = true;
     enum fl_status rc = fl__api_coll_require(ctx->svc, id, &c, err);
     if (rc != FL_OK)
         return rc;
@@ -221,14 +305,12 @@ FL__API_HANDLER(fl__api_op_associate_faces)
         return rc;
     ids = FL_ARENA_NEW(&ctx->arena, const char *, n);
     pass = FL_ARENA_NEW(&ctx->arena, const char *, n);
-    conf = FL_ARENA_NEW(&ctx->arena, double, n);
+    res = FL_ARENA_NEW(&ctx->arena, struct face_outcome, n);
     outc = FL_ARENA_NEW(&ctx->arena, struct fl_store_outcome, n);
-    if (!ids || !pass || !conf || !outc)
+    if (!ids || !pass || !res || !outc)
         return fl_err_set(err, FL_ERR_NOMEM, "out of memory");
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n; i++)
         ids[i] = json_string_value(json_array_get(jids, i));
-        conf[i] = -1.0; /* not refused for low confidence */
-    }
     /* the user's current faces, with embeddings, for the match threshold */
     memset(&q, 0, sizeof(q));
     q.collection = id;
@@ -242,28 +324,48 @@ FL__API_HANDLER(fl__api_op_associate_faces)
                             err);
     if (rc != FL_OK)
         return rc;
+    /* Predict every outcome (exclusive lock: only another process could
+     * change them) so the response is built and serialised before the
+     * write. */
     for (size_t i = 0; i < n; i++) {
-        const struct fl_store_face *f = NULL;
-        for (size_t k = 0; k < asked.n && !f; k++)
-            if (strcmp(asked.v[k].face_id, ids[i]) == 0)
-                f = &asked.v[k];
-        if (f && !f->user_id && mine.n > 0 && f->embedding) {
-            double s = best_similarity(c, f->embedding, &mine);
-            if (s < thr) {
-                conf[i] = s;
-                continue;
+        const struct fl_store_face *f = find_face(&asked, ids[i]);
+        bool repeat = false;
+        memset(&res[i], 0, sizeof(res[i]));
+        for (size_t k = 0; k < i; k++)
+            if (strcmp(ids[k], ids[i]) == 0)
+                repeat = true;
+        if (!f) {
+            res[i].r = R_NOT_FOUND;
+        } else if (f->user_id && strcmp(f->user_id, user) == 0) {
+            res[i].r = R_ALREADY;
+        } else if (f->user_id) {
+            res[i].r = R_OTHER_USER;
+            res[i].other_user = f->user_id;
+        } else if (repeat) {
+            res[i].r = R_ALREADY;
+        } else {
+            double s = mine.n > 0 && f->embedding ? best_similarity(c, f->embedding, &mine) : 100;
+            if (mine.n > 0 && s < thr) {
+                res[i].r = R_LOW_MATCH;
+                res[i].confidence = s;
+                continue; /* not sent to the store */
             }
+            res[i].r = R_DONE;
+            n_new++;
         }
         pass[n_pass++] = ids[i];
     }
-    /* response shell before the write */
-    o = json_object();
-    assoc = json_array();
-    if (!fl__api_set(o, "AssociatedFaces", assoc))
-        goto nomem;
-    failed = json_array();
-    if (!fl__api_set(o, "UnsuccessfulFaceAssociations", failed))
-        goto nomem;
+    if (mine.n + n_new > USER_FACES_MAX)
+        return fl_err_set(err, FL_ERR_QUOTA,
+                          "The user %s would have more than %d faces (collection %s)", user,
+                          USER_FACES_MAX, id);
+    pred_status = (mine.n + n_new > 0) ? FL_STORE_USER_ACTIVE : u.status;
+    rc = build_assoc_resp(true, ids, n, res, pred_status, &o, err);
+    if (rc == FL_OK)
+        rc = fl__api_prepare(ctx, o, err);
+    if (rc != FL_OK)
+        goto out;
+    status = u.status;
     if (n_pass > 0) {
         rc = fl_store_faces_associate(ctx->st, id, user, pass, n_pass, USER_FACES_MAX, token,
                                       outc, &status, err);
@@ -272,52 +374,43 @@ FL__API_HANDLER(fl__api_op_associate_faces)
                             "The user %s would have more than %d faces (collection %s)", user,
                             USER_FACES_MAX, id);
         else if (rc == FL_ERR_IDEMPOTENT_MISMATCH)
-            rc = fl_err_set(err, FL_ERR_IDEMPOTENT_MISMATCH,
-                            "The ClientRequestToken: %s you have supplied is already in use.",
-                            token);
+            rc = token_mismatch(err, token);
         if (rc != FL_OK)
             goto out;
-    } else {
-        status = u.status;
     }
-    /* Nothing below can be undone; a memory failure is reported but the
-     * association stands (a retry reports the faces as already there). */
+    /* compare with what the store did */
     for (size_t i = 0, p = 0; i < n; i++) {
-        const struct fl_store_face *f = NULL;
-        if (conf[i] >= 0) {
-            if (!fl__api_push(failed, outcome_json(ids[i], NULL, conf[i], "LOW_MATCH_CONFIDENCE")))
-                goto nomem;
+        if (res[i].r == R_LOW_MATCH)
             continue;
-        }
-        for (size_t k = 0; k < asked.n && !f; k++)
-            if (strcmp(asked.v[k].face_id, ids[i]) == 0)
-                f = &asked.v[k];
-        switch (outc[p].code) {
-        case FL_STORE_DONE:
-            if (!(f && f->user_id && strcmp(f->user_id, user) == 0)) {
-                json_t *a = json_object();
-                if (!fl__api_push(assoc, a) || !fl__api_set(a, "FaceId", json_string(ids[i])))
-                    goto nomem;
-            }
-            break;
-        case FL_STORE_FACE_OTHER_USER:
-            if (!fl__api_push(failed, outcome_json(ids[i], outc[p].user_id, -1.0,
-                                                   "ASSOCIATED_TO_A_DIFFERENT_USER")))
-                goto nomem;
-            break;
-        default:
-            if (!fl__api_push(failed, outcome_json(ids[i], NULL, -1.0, "FACE_NOT_FOUND")))
-                goto nomem;
-            break;
-        }
+        if ((outc[p].code == FL_STORE_DONE) != (res[i].r == R_DONE || res[i].r == R_ALREADY) ||
+            (outc[p].code == FL_STORE_FACE_NOT_FOUND) != (res[i].r == R_NOT_FOUND) ||
+            (outc[p].code == FL_STORE_FACE_OTHER_USER) != (res[i].r == R_OTHER_USER))
+            same = false;
         p++;
     }
-    if (!fl__api_set(o, "UserStatus", json_string(fl_store_user_status_name(status))))
-        goto nomem;
+    if (!same || status != pred_status) {
+        FL_LOG_W("api: AssociateFaces outcomes in %s changed under us (another writer?)", id);
+        for (size_t i = 0, p = 0; i < n; i++) {
+            if (res[i].r == R_LOW_MATCH)
+                continue;
+            if (outc[p].code == FL_STORE_DONE && res[i].r != R_ALREADY)
+                res[i].r = R_DONE;
+            else if (outc[p].code == FL_STORE_FACE_OTHER_USER)
+                res[i].r = R_OTHER_USER; /* other_user stays as read (may be stale) */
+            else if (outc[p].code != FL_STORE_DONE)
+                res[i].r = R_NOT_FOUND;
+            p++;
+        }
+        json_decref(o);
+        o = NULL;
+        rc = build_assoc_resp(true, ids, n, res, status, &o, err);
+        if (rc == FL_OK)
+            rc = fl__api_prepare(ctx, o, err);
+        if (rc != FL_OK)
+            goto out;
+    }
     *out_resp = o;
     return FL_OK;
-nomem:
-    rc = fl_err_set(err, FL_ERR_NOMEM, "out of memory");
 out:
     json_decref(o);
     return rc;
@@ -329,13 +422,16 @@ FL__API_HANDLER(fl__api_op_disassociate_faces)
     const char *user = fl__api_get_str(req, "UserId");
     const char *token = fl__api_get_str(req, "ClientRequestToken");
     const json_t *jids = json_object_get(req, "FaceIds");
-    size_t n = json_array_size(jids);
+    size_t n = json_array_size(jids), n_done = 0;
     struct fl_store_outcome *outc;
-    enum fl_store_user_status status;
+    enum fl_store_user_status status, pred_status;
+    struct fl_store_face_list asked;
+    struct face_outcome *res;
     struct fl_store_user u;
     struct fl__api_coll *c;
     const char **ids;
-    json_t *o = NULL, *done, *failed;
+    json_t *o = NULL;
+    bool same = true;
     enum fl_status rc = fl__api_coll_require(ctx->svc, id, &c, err);
     if (rc != FL_OK)
         return rc;
@@ -346,51 +442,69 @@ FL__API_HANDLER(fl__api_op_disassociate_faces)
         return rc;
     ids = FL_ARENA_NEW(&ctx->arena, const char *, n);
     outc = FL_ARENA_NEW(&ctx->arena, struct fl_store_outcome, n);
-    if (!ids || !outc)
+    res = FL_ARENA_NEW(&ctx->arena, struct face_outcome, n);
+    if (!ids || !outc || !res)
         return fl_err_set(err, FL_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < n; i++)
         ids[i] = json_string_value(json_array_get(jids, i));
-    o = json_object();
-    done = json_array();
-    if (!fl__api_set(o, "DisassociatedFaces", done))
-        goto nomem;
-    failed = json_array();
-    if (!fl__api_set(o, "UnsuccessfulFaceDisassociations", failed))
-        goto nomem;
+    rc = fl_store_faces_get(ctx->st, id, ids, n, 0, &ctx->arena, &asked, err);
+    if (rc != FL_OK)
+        return rc;
+    for (size_t i = 0; i < n; i++) {
+        const struct fl_store_face *f = find_face(&asked, ids[i]);
+        bool repeat = false;
+        memset(&res[i], 0, sizeof(res[i]));
+        for (size_t k = 0; k < i; k++)
+            if (strcmp(ids[k], ids[i]) == 0)
+                repeat = true;
+        if (!f) {
+            res[i].r = R_NOT_FOUND;
+        } else if (f->user_id && strcmp(f->user_id, user) == 0 && !repeat) {
+            res[i].r = R_DONE;
+            n_done++;
+        } else {
+            /* another user's face, a face without a user, or a repeat */
+            res[i].r = R_OTHER_USER;
+            res[i].other_user = (f->user_id && strcmp(f->user_id, user) != 0) ? f->user_id : NULL;
+        }
+    }
+    pred_status = (u.face_count > n_done) ? FL_STORE_USER_ACTIVE
+                  : (u.face_count > 0)    ? FL_STORE_USER_CREATED
+                                          : u.status;
+    rc = build_assoc_resp(false, ids, n, res, pred_status, &o, err);
+    if (rc == FL_OK)
+        rc = fl__api_prepare(ctx, o, err);
+    if (rc != FL_OK)
+        goto out;
     rc = fl_store_faces_disassociate(ctx->st, id, user, ids, n, token, outc, &status, err);
     if (rc == FL_ERR_NOT_FOUND)
         rc = user_not_found(err, id, user);
     else if (rc == FL_ERR_IDEMPOTENT_MISMATCH)
-        rc = fl_err_set(err, FL_ERR_IDEMPOTENT_MISMATCH,
-                        "The ClientRequestToken: %s you have supplied is already in use.", token);
+        rc = token_mismatch(err, token);
     if (rc != FL_OK)
         goto out;
-    for (size_t i = 0; i < n; i++) {
-        json_t *x;
-        switch (outc[i].code) {
-        case FL_STORE_DONE:
-            x = json_object();
-            if (!fl__api_push(done, x) || !fl__api_set(x, "FaceId", json_string(ids[i])))
-                goto nomem;
-            break;
-        case FL_STORE_FACE_OTHER_USER:
-        case FL_STORE_FACE_NOT_ASSOCIATED:
-            if (!fl__api_push(failed, outcome_json(ids[i], outc[i].user_id, -1.0,
-                                                   "ASSOCIATED_TO_A_DIFFERENT_USER")))
-                goto nomem;
-            break;
-        default:
-            if (!fl__api_push(failed, outcome_json(ids[i], NULL, -1.0, "FACE_NOT_FOUND")))
-                goto nomem;
-            break;
+    for (size_t i = 0; i < n; i++)
+        if ((outc[i].code == FL_STORE_DONE) != (res[i].r == R_DONE) ||
+            (outc[i].code == FL_STORE_FACE_NOT_FOUND) != (res[i].r == R_NOT_FOUND))
+            same = false;
+    if (!same || status != pred_status) {
+        FL_LOG_W("api: DisassociateFaces outcomes in %s changed under us (another writer?)", id);
+        for (size_t i = 0; i < n; i++) {
+            res[i].r = outc[i].code == FL_STORE_DONE             ? R_DONE
+                       : outc[i].code == FL_STORE_FACE_NOT_FOUND ? R_NOT_FOUND
+                                                                 : R_OTHER_USER;
+            res[i].other_user = outc[i].user_id[0] ? outc[i].user_id : NULL;
         }
+        json_decref(o);
+        o = NULL;
+        rc = build_assoc_resp(false, ids, n, res, status, &o, err);
+        if (rc == FL_OK)
+            rc = fl__api_prepare(ctx, o, err);
+        if (rc != FL_OK)
+            goto out;
     }
-    if (!fl__api_set(o, "UserStatus", json_string(fl_store_user_status_name(status))))
-        goto nomem;
     *out_resp = o;
     return FL_OK;
-nomem:
-    rc = fl_err_set(err, FL_ERR_NOMEM, "out of memory");
 out:
     json_decref(o);
     return rc;
