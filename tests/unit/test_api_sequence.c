@@ -18,6 +18,7 @@
 #include "api/api.h"
 
 #include <dirent.h>
+#include <pthread.h>
 #include <stdlib.h>
 
 T_MAIN_STATE;
@@ -636,6 +637,125 @@ static void test_alloc_torture(void)
     T_CHECK_EQ_INT(fl_alloc_live(), base);
 }
 
+/* Concurrency: readers search and list while a writer adds and deletes
+ * faces and users. Every reader answer must be a success or a
+ * ResourceNotFoundException for a face deleted meanwhile; counts seen by
+ * DescribeCollection never exceed what the writer ever made. Meant to run
+ * under ThreadSanitizer too (SAN=thread). */
+#define CONC_FACES 40
+
+struct conc {
+    struct fl_service *svc;
+    char ids[CONC_FACES][FL_UUID_STR_LEN + 1];
+    int bad;
+    int seed;
+};
+
+static void *conc_reader(void *arg)
+{
+    struct conc *c = arg;
+    struct fl_rng r;
+    fl_rng_seed(&r, (uint64_t)__atomic_fetch_add(&c->seed, 1, __ATOMIC_RELAXED));
+    for (int i = 0; i < 150; i++) {
+        enum fl_status rc;
+        json_t *x;
+        int k = (int)(fl_rng_next(&r) % CONC_FACES);
+        if (i % 3 == 0)
+            x = call(c->svc, "SearchFaces",
+                     json_pack("{s:s,s:s,s:f}", "CollectionId", "conc", "FaceId", c->ids[k],
+                               "FaceMatchThreshold", 0.0),
+                     &rc);
+        else if (i % 3 == 1)
+            x = call(c->svc, "ListFaces", json_pack("{s:s,s:i}", "CollectionId", "conc",
+                                                   "MaxResults", 7),
+                     &rc);
+        else
+            x = call(c->svc, "DescribeCollection", json_pack("{s:s}", "CollectionId", "conc"),
+                     &rc);
+        if (rc != FL_OK && rc != FL_ERR_NOT_FOUND)
+            __atomic_add_fetch(&c->bad, 1, __ATOMIC_RELAXED);
+        if (rc == FL_OK && i % 3 == 2 &&
+            json_integer_value(json_object_get(x, "FaceCount")) > CONC_FACES)
+            __atomic_add_fetch(&c->bad, 1, __ATOMIC_RELAXED);
+        json_decref(x);
+    }
+    return NULL;
+}
+
+struct conc_seed {
+    const char *id;
+    float v[DIM];
+};
+
+static enum fl_status conc_seed_fn(struct fl__api_ctx *ctx, void *ud, struct fl_err *err)
+{
+    struct conc_seed *s = ud;
+    struct fl__api_coll *c;
+    struct fl_store_face f;
+    enum fl_status rc = fl__api_coll_require(ctx->svc, "conc", &c, err);
+    if (rc != FL_OK)
+        return rc;
+    memset(&f, 0, sizeof(f));
+    memcpy(f.face_id, s->id, sizeof(f.face_id));
+    memcpy(f.image_id, "11111111-2222-5333-8444-555555555555", 37);
+    f.bbox.width = f.bbox.height = 0.5f;
+    f.confidence = 99.0f;
+    f.model_version = c->model->face_model_version;
+    f.embedding = s->v;
+    f.dim = DIM;
+    return fl__api_faces_commit(ctx, c, &f, 1, err);
+}
+
+static void test_concurrent(void)
+{
+    char dir[] = "/tmp/fl_api_conc_XXXXXX";
+    struct conc c;
+    pthread_t th[3];
+    struct fl_rng r;
+    memset(&c, 0, sizeof(c));
+    T_REQUIRE(mkdtemp(dir) != NULL);
+    c.svc = open_dir(dir);
+    T_REQUIRE(c.svc != NULL);
+    json_decref(call(c.svc, "CreateCollection", json_pack("{s:s}", "CollectionId", "conc"), NULL));
+    json_decref(call(c.svc, "CreateUser", json_pack("{s:s,s:s}", "CollectionId", "conc", "UserId",
+                                                    "u"), NULL));
+    fl_rng_seed(&r, 99);
+    for (int i = 0; i < CONC_FACES; i++)
+        fl_uuid_v4(c.ids[i], NULL);
+    for (int t = 0; t < 3; t++)
+        pthread_create(&th[t], NULL, conc_reader, &c);
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < CONC_FACES; i++) {
+            struct conc_seed s;
+            struct fl_err err;
+            s.id = c.ids[i];
+            for (int k = 0; k < DIM; k++)
+                s.v[k] = (float)(fl_rng_double(&r) - 0.5);
+            T_CHECK_EQ_INT(fl__api_with_ctx(c.svc, conc_seed_fn, &s, &err), FL_OK);
+            if (i % 4 == 0)
+                json_decref(call(c.svc, "AssociateFaces",
+                                 json_pack("{s:s,s:s,s:[s],s:f}", "CollectionId", "conc",
+                                           "UserId", "u", "FaceIds", c.ids[i],
+                                           "UserMatchThreshold", 0.0),
+                                 NULL));
+        }
+        json_decref(call(c.svc, "DeleteUser", json_pack("{s:s,s:s}", "CollectionId", "conc",
+                                                        "UserId", "u"), NULL));
+        for (int i = 0; i < CONC_FACES; i++)
+            json_decref(call(c.svc, "DeleteFaces",
+                             json_pack("{s:s,s:[s]}", "CollectionId", "conc", "FaceIds",
+                                       c.ids[i]),
+                             NULL));
+        json_decref(call(c.svc, "CreateUser", json_pack("{s:s,s:s}", "CollectionId", "conc",
+                                                        "UserId", "u"), NULL));
+    }
+    for (int t = 0; t < 3; t++)
+        pthread_join(th[t], NULL);
+    T_CHECK_EQ_INT(c.bad, 0);
+    fl_service_close(c.svc);
+    rm_rf(dir);
+}
+
 int main(int argc, char **argv)
 {
     t_init(argc, argv);
@@ -644,5 +764,6 @@ int main(int argc, char **argv)
     T_RUN(test_random_sequence);
     T_RUN(test_list_collections_pages);
     T_RUN(test_alloc_torture);
+    T_RUN(test_concurrent);
     return t_done();
 }
