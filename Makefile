@@ -86,8 +86,12 @@ bench: setup
 	@$(MAKE) --no-print-directory $(BIN)
 	@BUILD=$(BUILD) scripts/bench
 
+lint:
+	tools/checksrc.sh
+	tools/check_headers.sh
+
 clean:
 	rm -rf build build-*
 
-.PHONY: all setup tests test run eval bench clean
+.PHONY: all setup tests test run eval bench lint clean
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)

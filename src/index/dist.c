@@ -59,18 +59,24 @@ static float dot_scalar(const float *a, const float *b, size_t dim)
 }
 
 /* Batched forms: per row exactly the one-to-one kernel (bit-identical). */
-static void l2_batch_scalar(const float *q, const float *base, size_t n, size_t dim,
-                            size_t stride, float *out)
+static void l2_batch_scalar(const float *q, const float *base, size_t n, size_t dim, size_t stride,
+                            float *out)
 {
-    for (size_t r = 0; r < n; r++)
+    const float *end = base + n * stride;
+    for (size_t r = 0; r < n; r++) {
+        fl__index_prefetch_row(base + r * stride, end, stride);
         out[r] = l2_scalar(q, base + r * stride, dim);
+    }
 }
 
-static void dot_batch_scalar(const float *q, const float *base, size_t n, size_t dim,
-                             size_t stride, float *out)
+static void dot_batch_scalar(const float *q, const float *base, size_t n, size_t dim, size_t stride,
+                             float *out)
 {
-    for (size_t r = 0; r < n; r++)
+    const float *end = base + n * stride;
+    for (size_t r = 0; r < n; r++) {
+        fl__index_prefetch_row(base + r * stride, end, stride);
         out[r] = dot_scalar(q, base + r * stride, dim);
+    }
 }
 
 static const struct fl__index_dist dist_scalar = {

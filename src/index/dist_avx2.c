@@ -89,15 +89,21 @@ static float dot_avx2(const float *a, const float *b, size_t dim)
 static void l2_batch_avx2(const float *q, const float *base, size_t n, size_t dim, size_t stride,
                           float *out)
 {
-    for (size_t r = 0; r < n; r++)
+    const float *end = base + n * stride;
+    for (size_t r = 0; r < n; r++) {
+        fl__index_prefetch_row(base + r * stride, end, stride);
         out[r] = l2_row(q, base + r * stride, dim);
+    }
 }
 
 static void dot_batch_avx2(const float *q, const float *base, size_t n, size_t dim, size_t stride,
                            float *out)
 {
-    for (size_t r = 0; r < n; r++)
+    const float *end = base + n * stride;
+    for (size_t r = 0; r < n; r++) {
+        fl__index_prefetch_row(base + r * stride, end, stride);
         out[r] = dot_row(q, base + r * stride, dim);
+    }
 }
 
 static const struct fl__index_dist dist_avx2 = {

@@ -66,8 +66,8 @@ static inline float dot_row(const float *a, const float *b, size_t dim)
     }
     if (i < dim) {
         __mmask16 m = (__mmask16)((1u << (dim - i)) - 1u);
-        acc1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i),
-                               acc1);
+        acc1 =
+            _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i), acc1);
     }
     return hsum512(_mm512_add_ps(acc0, acc1));
 }
@@ -82,18 +82,24 @@ static float dot_avx512(const float *a, const float *b, size_t dim)
     return dot_row(a, b, dim);
 }
 
-static void l2_batch_avx512(const float *q, const float *base, size_t n, size_t dim,
-                            size_t stride, float *out)
+static void l2_batch_avx512(const float *q, const float *base, size_t n, size_t dim, size_t stride,
+                            float *out)
 {
-    for (size_t r = 0; r < n; r++)
+    const float *end = base + n * stride;
+    for (size_t r = 0; r < n; r++) {
+        fl__index_prefetch_row(base + r * stride, end, stride);
         out[r] = l2_row(q, base + r * stride, dim);
+    }
 }
 
-static void dot_batch_avx512(const float *q, const float *base, size_t n, size_t dim,
-                             size_t stride, float *out)
+static void dot_batch_avx512(const float *q, const float *base, size_t n, size_t dim, size_t stride,
+                             float *out)
 {
-    for (size_t r = 0; r < n; r++)
+    const float *end = base + n * stride;
+    for (size_t r = 0; r < n; r++) {
+        fl__index_prefetch_row(base + r * stride, end, stride);
         out[r] = dot_row(q, base + r * stride, dim);
+    }
 }
 
 static const struct fl__index_dist dist_avx512 = {

@@ -175,16 +175,16 @@ static enum fl_status map_reserve(struct idmap *m, size_t n_total, struct fl_err
 
 struct fl_index {
     pthread_rwlock_t lock;
-    size_t dim;                       /* floats per vector, 1..FL_INDEX_DIM_MAX */
-    size_t stride;                    /* floats per stored row: dim rounded up to 16 */
-    size_t chunk_bytes;               /* bytes of one chunk: rows then ids */
-    enum fl_index_metric metric;      /* immutable */
+    size_t dim;                        /* floats per vector, 1..FL_INDEX_DIM_MAX */
+    size_t stride;                     /* floats per stored row: dim rounded up to 16 */
+    size_t chunk_bytes;                /* bytes of one chunk: rows then ids */
+    enum fl_index_metric metric;       /* immutable */
     const struct fl__index_dist *kern; /* immutable; chosen at run time */
-    size_t n;                         /* vectors held; slots 0..n-1 are used */
-    float **chunks;                   /* owned; n_chunks live, each fl_free_aligned */
-    size_t n_chunks;                  /* allocated chunks */
-    size_t cap_chunks;                /* room in chunks[] */
-    struct idmap map;                 /* id -> slot */
+    size_t n;                          /* vectors held; slots 0..n-1 are used */
+    float **chunks;                    /* owned; n_chunks live, each fl_free_aligned */
+    size_t n_chunks;                   /* allocated chunks */
+    size_t cap_chunks;                 /* room in chunks[] */
+    struct idmap map;                  /* id -> slot */
 };
 
 static inline float *slot_row(const struct fl_index *ix, size_t slot)
@@ -284,7 +284,7 @@ enum fl_index_metric fl_index_metric(const struct fl_index *ix)
     return ix->metric;
 }
 
-/* Check one input vector: finite, and not zero under cosine. On success
+/* Check one input vector: finite, and not zero (or denormal-tiny) under cosine. On success
  * *out_scale is what to multiply it by before storing (1, or 1/norm under
  * cosine; the norm is summed in double so huge floats cannot overflow it). */
 static enum fl_status check_vec(const struct fl_index *ix, const float *v, float *out_scale,
@@ -299,9 +299,14 @@ static enum fl_status check_vec(const struct fl_index *ix, const float *v, float
     }
     *out_scale = 1.0f;
     if (ix->metric == FL_INDEX_COSINE) {
+        float inv = (float)(1.0 / sqrt(ss));
         if (ss == 0.0)
             return fl_err_set(err, FL_ERR_INVALID_ARG, "index: zero vector has no direction");
-        *out_scale = (float)(1.0 / sqrt(ss));
+        /* Norms below ~3e-39 have no float inverse: such a vector cannot be
+         * scaled to unit length (nor used as a query) without overflow. */
+        if (!isfinite(inv))
+            return fl_err_set(err, FL_ERR_INVALID_ARG, "index: vector norm too small to normalise");
+        *out_scale = inv;
     }
     return FL_OK;
 }
@@ -427,8 +432,8 @@ enum fl_status fl_index_remove(struct fl_index *ix, uint64_t id, struct fl_err *
     wrlock(ix);
     e = map_find(&ix->map, id);
     if (!e) {
-        rc = fl_err_set(err, FL_ERR_NOT_FOUND, "index: id %llu not present",
-                        (unsigned long long)id);
+        rc =
+            fl_err_set(err, FL_ERR_NOT_FOUND, "index: id %llu not present", (unsigned long long)id);
         goto out;
     }
     slot = e->slot1 - 1;
@@ -469,8 +474,8 @@ enum fl_status fl_index_get(struct fl_index *ix, uint64_t id, float *out_vec, st
     rdlock(ix);
     e = map_find(&ix->map, id);
     if (!e) {
-        rc = fl_err_set(err, FL_ERR_NOT_FOUND, "index: id %llu not present",
-                        (unsigned long long)id);
+        rc =
+            fl_err_set(err, FL_ERR_NOT_FOUND, "index: id %llu not present", (unsigned long long)id);
         goto out;
     }
     memcpy(out_vec, slot_row(ix, e->slot1 - 1), ix->dim * sizeof(float));
@@ -513,8 +518,7 @@ enum fl_status fl_index_search(struct fl_index *ix, const float *q, size_t k, fl
     float offset = 0.0f, scale = 1.0f, unused;
     enum fl_status rc;
     if (k < 1 || k > FL_INDEX_K_MAX)
-        return fl_err_set(err, FL_ERR_INVALID_ARG, "index: k %zu outside 1..%d", k,
-                          FL_INDEX_K_MAX);
+        return fl_err_set(err, FL_ERR_INVALID_ARG, "index: k %zu outside 1..%d", k, FL_INDEX_K_MAX);
     if (isnan(max_distance))
         return fl_err_set(err, FL_ERR_INVALID_ARG, "index: threshold is NaN");
     rc = check_vec(ix, q, &unused, err);

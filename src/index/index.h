@@ -77,8 +77,7 @@ enum fl_index_metric fl_index_metric(const struct fl_index *ix);
  * infinity, or is all zeros under FL_INDEX_COSINE; FL_ERR_LIMIT past 2^32-2
  * vectors; FL_ERR_NOMEM. On any error the index is unchanged. Takes the write
  * lock. */
-enum fl_status fl_index_add(struct fl_index *ix, uint64_t id, const float *vec,
-                            struct fl_err *err);
+enum fl_status fl_index_add(struct fl_index *ix, uint64_t id, const float *vec, struct fl_err *err);
 
 /* Insert n vectors (vecs: n * dim floats, row-major, borrowed) under ids[i];
  * the start-up rebuild path. Same rules as fl_index_add; a repeated id keeps
@@ -117,9 +116,11 @@ enum fl_status fl_index_search(struct fl_index *ix, const float *q, size_t k, fl
 typedef bool (*fl_index_visit_fn)(void *ctx, uint64_t id, const float *vec);
 
 /* Call fn for every vector, in storage order (unspecified, not stable across
- * writes). Holds the read lock for the whole walk: fn must not call
- * fl_index_add/add_batch/remove on the same index (deadlock) and should be
- * quick, since writers wait. Returns the number of vectors visited. */
+ * writes). Holds the read lock for the whole walk: fn must not call any
+ * locking fl_index_* function on the same index (a write would deadlock, and
+ * so can a second read lock once a writer is queued, since writers are
+ * preferred) and should be quick, since writers wait. Returns the number of
+ * vectors visited (including the one for which fn returned false). */
 size_t fl_index_foreach(struct fl_index *ix, fl_index_visit_fn fn, void *ctx);
 
 /* Bytes of heap the index holds (vectors, ids, hash table). Read lock. */

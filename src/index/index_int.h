@@ -29,12 +29,32 @@ typedef void (*fl_dist_batch_fn)(const float *q, const float *base, size_t n, si
 
 struct fl__index_dist {
     const char *name;           /* "scalar", "avx2", "avx512" */
-    enum fl_isa isa;
+    enum fl_isa isa;            /* the ISA these kernels need */
     fl_dist_fn l2;              /* sum (a_i - b_i)^2 */
     fl_dist_fn dot;             /* sum a_i * b_i */
     fl_dist_batch_fn l2_batch;  /* l2 of q against n rows */
     fl_dist_batch_fn dot_batch; /* dot of q against n rows */
 };
+
+/* Software prefetch for the scan: hint the cache lines of the row
+ * FL_INDEX_PREFETCH_BYTES ahead of `row` (one row of stride floats), but none
+ * at or past `end` (the end of the block being scanned). Measured on the
+ * 1M x 128 benchmark: the hardware prefetcher alone leaves the scan about 15%
+ * slower than a plain streaming sum; with this hint it matches it (see
+ * docs/internals/index.md). Addresses are compared as integers so no pointer
+ * past the block is ever formed. */
+#define FL_INDEX_PREFETCH_BYTES 4096
+
+static inline void fl__index_prefetch_row(const float *row, const float *end, size_t stride)
+{
+    uintptr_t a = (uintptr_t)row + FL_INDEX_PREFETCH_BYTES;
+    uintptr_t e = (uintptr_t)end;
+    for (size_t b = 0; b < stride * sizeof(float); b += 64) {
+        if (a + b >= e)
+            break;
+        __builtin_prefetch((const void *)(a + b), 0, 3);
+    }
+}
 
 /* The table for one ISA, or NULL when this build has no kernels for it or the
  * CPU cannot run them (checked with __builtin_cpu_supports, including every

@@ -99,6 +99,15 @@ static void test_cosine_and_ip(void)
     size_t n;
     T_REQUIRE(c && p);
     T_CHECK_EQ_INT(fl_index_add(c, 1, z, &err), FL_ERR_INVALID_ARG);
+    {
+        float tiny[2] = {1e-45f, 0}, small[2] = {3e-30f, 4e-30f};
+        T_CHECK_EQ_INT(fl_index_add(c, 1, tiny, &err), FL_ERR_INVALID_ARG);
+        T_CHECK_EQ_INT(fl_index_add(c, 2, small, &err), FL_OK); /* small but normalisable */
+        T_CHECK_EQ_INT(fl_index_get(c, 2, out, &err), FL_OK);
+        T_CHECK_NEAR(out[0], 0.6, 1e-6);
+        T_CHECK_NEAR(out[1], 0.8, 1e-6);
+        T_CHECK_EQ_INT(fl_index_remove(c, 2, &err), FL_OK);
+    }
     T_CHECK_EQ_INT(fl_index_add(c, 1, v, &err), FL_OK);
     T_CHECK_EQ_INT(fl_index_get(c, 1, out, &err), FL_OK);
     T_CHECK_NEAR(out[0], 0.6, 1e-7);

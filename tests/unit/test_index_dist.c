@@ -180,8 +180,8 @@ static void test_batch_equals_single(void)
 static void test_tail_at_page_end(void)
 {
     long page = sysconf(_SC_PAGESIZE);
-    char *mem = mmap(NULL, (size_t)page * 2, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                     -1, 0);
+    char *mem =
+        mmap(NULL, (size_t)page * 2, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     T_REQUIRE(mem != MAP_FAILED);
     T_REQUIRE(mprotect(mem + page, (size_t)page, PROT_NONE) == 0);
     for (int isa = FL_ISA_SCALAR; isa <= FL_ISA_AVX512; isa++) {
