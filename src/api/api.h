@@ -52,9 +52,9 @@ double fl__api_similarity(const char *model_id, float distance);
 
 /* Open-addressing map from store face key (the index id) to FaceId. */
 struct fl__api_keymap {
-    int64_t *keys;                       /* 0 = empty, -1 = deleted */
-    char (*ids)[FL_UUID_STR_LEN + 1];    /* FaceId per slot */
-    size_t cap, n, n_deleted;            /* cap is 0 or a power of two */
+    int64_t *keys;                    /* 0 = empty, -1 = deleted */
+    char (*ids)[FL_UUID_STR_LEN + 1]; /* FaceId per slot */
+    size_t cap, n, n_deleted;         /* cap is 0 or a power of two */
 };
 void fl__api_keymap_init(struct fl__api_keymap *m);
 void fl__api_keymap_fini(struct fl__api_keymap *m);
@@ -100,8 +100,8 @@ struct fl_service {
 /* Per-call context handed to handlers. */
 struct fl__api_ctx {
     struct fl_service *svc;
-    struct fl_store *st;     /* borrowed connection */
-    struct fl_arena arena;   /* store results; reset after the call */
+    struct fl_store *st;   /* borrowed connection */
+    struct fl_arena arena; /* store results; reset after the call */
     const struct fl__api_op_spec *spec;
     char *out_json; /* response serialised ahead of the commit (fl__api_prepare) */
     size_t out_len;
@@ -167,8 +167,7 @@ enum fl_status fl__api_with_ctx(struct fl_service *svc,
 /* ================================ Handlers ================================ */
 
 #define FL__API_HANDLER(name)                                                                      \
-    enum fl_status name(struct fl__api_ctx *ctx, json_t *req, json_t **out_resp,                    \
-                        struct fl_err *err)
+    enum fl_status name(struct fl__api_ctx *ctx, json_t *req, json_t **out_resp, struct fl_err *err)
 
 /* collections.c */
 FL__API_HANDLER(fl__api_op_create_collection);

@@ -22,9 +22,9 @@
 #include <math.h>
 #include <string.h>
 
-#define LIST_DEFAULT 1000
+#define LIST_DEFAULT     1000
 #define COLLECTION_ID_RE "[a-zA-Z0-9_.\\-]+"
-#define TAGS_MAX 200
+#define TAGS_MAX         200
 
 FL__API_HANDLER(fl__api_op_create_collection)
 {

@@ -16,8 +16,8 @@
 
 static enum fl_status not_yet(const char *op, struct fl_err *err)
 {
-    return fl_err_set(err, FL_ERR_INTERNAL,
-                      "%s is not implemented yet: it needs the face engine", op);
+    return fl_err_set(err, FL_ERR_INTERNAL, "%s is not implemented yet: it needs the face engine",
+                      op);
 }
 
 static enum fl_status with_collection(struct fl__api_ctx *ctx, const json_t *req, const char *op,

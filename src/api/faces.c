@@ -20,7 +20,7 @@
 #include <string.h>
 
 #define LIST_DEFAULT 1000
-#define FACE_ID_RE "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+#define FACE_ID_RE   "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 
 FL__API_HANDLER(fl__api_op_list_faces)
 {

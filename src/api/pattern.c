@@ -36,9 +36,9 @@
 
 #include <string.h>
 
-#define PAT_MAX_ATOMS 32
+#define PAT_MAX_ATOMS     32
 #define PAT_MAX_LOOKAHEAD 16
-#define PAT_REP_INF 0x7fffffff
+#define PAT_REP_INF       0x7fffffff
 
 struct pat_atom {
     uint8_t ascii[16]; /* bit per ASCII code point */

@@ -73,8 +73,7 @@ FL__API_HANDLER(fl__api_op_search_faces)
     enum fl_status rc = fl__api_coll_require(ctx->svc, id, &c, err);
     if (rc != FL_OK)
         return rc;
-    rc = fl_store_face_get(ctx->st, id, face_id, FL_STORE_WANT_EMBEDDING, &ctx->arena, &self,
-                           err);
+    rc = fl_store_face_get(ctx->st, id, face_id, FL_STORE_WANT_EMBEDDING, &ctx->arena, &self, err);
     if (rc == FL_ERR_NOT_FOUND)
         return face_not_found(err, id, face_id);
     if (rc != FL_OK)
@@ -197,8 +196,7 @@ FL__API_HANDLER(fl__api_op_search_users)
         double *sims;
         if (!queries.v[qi].embedding)
             continue;
-        rc = knn(ctx, c, queries.v[qi].embedding, FL_INDEX_K_MAX, &self_key, &hits, &n_hits,
-                 err);
+        rc = knn(ctx, c, queries.v[qi].embedding, FL_INDEX_K_MAX, &self_key, &hits, &n_hits, err);
         if (rc != FL_OK)
             return rc;
         ids = FL_ARENA_NEW(&ctx->arena, const char *, n_hits ? n_hits : 1);
@@ -265,8 +263,7 @@ FL__API_HANDLER(fl__api_op_search_users)
         if (rc != FL_OK)
             goto out;
         m = json_object();
-        if (!fl__api_push(matches, m) ||
-            !fl__api_set(m, "Similarity", fl__api_real(scores[i].sim)))
+        if (!fl__api_push(matches, m) || !fl__api_set(m, "Similarity", fl__api_real(scores[i].sim)))
             goto nomem;
         mu_j = json_object();
         if (!fl__api_set(m, "User", mu_j) ||

@@ -47,7 +47,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define FL_API_BODY_MAX ((size_t)16 << 20)
+#define FL_API_BODY_MAX  ((size_t)16 << 20)
 #define FL_API_ARENA_CAP ((size_t)256 << 20)
 
 struct op_row {
@@ -234,8 +234,8 @@ json_t *fl__api_collection_arn(const struct fl_service *svc, const char *id, boo
     s = fl_malloc(n);
     if (!s)
         return NULL;
-    snprintf(s, n, "%saws:rekognition:%s:%s:collection/%s", with_prefix ? "arn:" : "",
-             svc->region, svc->account_id, id);
+    snprintf(s, n, "%saws:rekognition:%s:%s:collection/%s", with_prefix ? "arn:" : "", svc->region,
+             svc->account_id, id);
     v = json_string(s);
     fl_free(s);
     return v;
@@ -304,8 +304,7 @@ enum fl_status fl__api_faces_commit(struct fl__api_ctx *ctx, struct fl__api_coll
         /* undo the store write so the failed call changes nothing */
         struct fl_err e2;
         if (fl_store_faces_delete(ctx->st, c->id, face_ids, n, outc, &e2) != FL_OK)
-            FL_LOG_E("api: could not undo faces_put in %s after index failure: %s", c->id,
-                     e2.msg);
+            FL_LOG_E("api: could not undo faces_put in %s after index failure: %s", c->id, e2.msg);
         goto out;
     }
     for (size_t i = 0; i < n; i++) {
@@ -402,8 +401,8 @@ struct scan_ud {
     struct fl__api_coll *c;
 };
 
-static enum fl_status scan_one(void *ud, int64_t key, const char *face_id,
-                               const float *embedding, uint32_t dim)
+static enum fl_status scan_one(void *ud, int64_t key, const char *face_id, const float *embedding,
+                               uint32_t dim)
 {
     struct scan_ud *u = ud;
     enum fl_status rc;
@@ -487,8 +486,8 @@ struct fl_service *fl_service_open(const struct fl_service_config *cfg, struct f
         fl_err_set(err, FL_ERR_NOMEM, "out of memory");
         goto fail;
     }
-    svc->default_model = cfg->default_model ? fl__api_model_find(cfg->default_model)
-                                            : fl__api_model_default();
+    svc->default_model =
+        cfg->default_model ? fl__api_model_find(cfg->default_model) : fl__api_model_default();
     if (!svc->default_model) {
         fl_err_set(err, FL_ERR_INVALID_ARG, "unknown face model %s", cfg->default_model);
         goto fail;

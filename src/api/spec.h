@@ -38,11 +38,11 @@ struct fl__api_shape {
     enum fl__api_type type;
     bool has_min, has_max;
     double min, max;
-    const char *pattern;             /* spec regex (whole-string match) or NULL */
-    const char *const *enum_values;  /* ENUM, or enum-constrained STRING */
+    const char *pattern;            /* spec regex (whole-string match) or NULL */
+    const char *const *enum_values; /* ENUM, or enum-constrained STRING */
     int n_enum;
-    const struct fl__api_shape *elem; /* LIST member / MAP value */
-    const struct fl__api_shape *key;  /* MAP key */
+    const struct fl__api_shape *elem;     /* LIST member / MAP value */
+    const struct fl__api_shape *key;      /* MAP key */
     const struct fl__api_member *members; /* STRUCT */
     int n_members;
 };
@@ -51,7 +51,7 @@ struct fl__api_member {
     const char *name;
     const struct fl__api_shape *shape;
     bool required;
-    bool has_def_num;    /* documented numeric default (thresholds) */
+    bool has_def_num; /* documented numeric default (thresholds) */
     double def_num;
     const char *def_str; /* documented enum default ("AUTO") or NULL */
 };
@@ -71,8 +71,7 @@ extern const size_t fl__api_spec_n_ops;
 /* The op's spec row by name, or NULL. */
 const struct fl__api_op_spec *fl__api_spec_find(const char *name);
 /* The member row of a STRUCT shape by name, or NULL. */
-const struct fl__api_member *fl__api_shape_member(const struct fl__api_shape *sh,
-                                                  const char *name);
+const struct fl__api_member *fl__api_shape_member(const struct fl__api_shape *sh, const char *name);
 
 /* Whole-string match of s (UTF-8, NUL-terminated) against a spec pattern.
  * Supports literals, escapes, '.', character classes with ranges and

@@ -41,8 +41,7 @@ static enum fl_status arn_collection(struct fl__api_ctx *ctx, const char *arn,
     if (strncmp(rest, "collection/", 11) != 0 || rest[11] == '\0')
         goto bad;
     rest += 11;
-    if (n_region != strlen(ctx->svc->region) ||
-        strncmp(region, ctx->svc->region, n_region) != 0 ||
+    if (n_region != strlen(ctx->svc->region) || strncmp(region, ctx->svc->region, n_region) != 0 ||
         n_account != strlen(ctx->svc->account_id) ||
         strncmp(account, ctx->svc->account_id, n_account) != 0) {
         return fl_err_set(err, FL_ERR_NOT_FOUND,
@@ -89,8 +88,7 @@ FL__API_HANDLER(fl__api_op_tag_resource)
         if (rc == FL_OK)
             rc = fl_store_tags_set(ctx->st, c->id, tv, n, TAGS_MAX, err);
         if (rc == FL_ERR_QUOTA)
-            rc = fl_err_set(err, FL_ERR_QUOTA, "A collection can have at most %d tags",
-                            TAGS_MAX);
+            rc = fl_err_set(err, FL_ERR_QUOTA, "A collection can have at most %d tags", TAGS_MAX);
         if (rc != FL_OK) {
             json_decref(o);
             return rc;

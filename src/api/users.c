@@ -32,8 +32,8 @@
 #include <string.h>
 
 #define USER_FACES_MAX 100
-#define USERS_DEFAULT 500
-#define USER_ID_RE "[a-zA-Z0-9_.\\-:]+"
+#define USERS_DEFAULT  500
+#define USER_ID_RE     "[a-zA-Z0-9_.\\-:]+"
 
 static enum fl_status user_not_found(struct fl_err *err, const char *coll, const char *user)
 {
@@ -129,8 +129,7 @@ FL__API_HANDLER(fl__api_op_list_users)
     for (size_t i = 0; i < page.n; i++) {
         json_t *u = json_object();
         if (!fl__api_push(users, u) || !fl__api_set(u, "UserId", json_string(page.v[i].user_id)) ||
-            !fl__api_set(u, "UserStatus",
-                         json_string(fl_store_user_status_name(page.v[i].status))))
+            !fl__api_set(u, "UserStatus", json_string(fl_store_user_status_name(page.v[i].status))))
             goto nomem;
     }
     if (page.next && !fl__api_set(o, "NextToken", json_string(page.next)))
@@ -200,11 +199,11 @@ static json_t *outcome_json(const char *face_id, const char *user_id, double con
 
 /* Per-face result of (dis)association as the response reports it. */
 enum face_result {
-    R_DONE,          /* associated / disassociated now */
-    R_ALREADY,       /* already on this user: silently ignored */
-    R_NOT_FOUND,     /* FACE_NOT_FOUND */
-    R_OTHER_USER,    /* ASSOCIATED_TO_A_DIFFERENT_USER (+ UserId when known) */
-    R_LOW_MATCH,     /* LOW_MATCH_CONFIDENCE + Confidence */
+    R_DONE,       /* associated / disassociated now */
+    R_ALREADY,    /* already on this user: silently ignored */
+    R_NOT_FOUND,  /* FACE_NOT_FOUND */
+    R_OTHER_USER, /* ASSOCIATED_TO_A_DIFFERENT_USER (+ UserId when known) */
+    R_LOW_MATCH,  /* LOW_MATCH_CONFIDENCE + Confidence */
 };
 
 struct face_outcome {
@@ -224,8 +223,8 @@ static enum fl_status build_assoc_resp(bool associate, const char *const *ids, s
     if (!fl__api_set(o, associate ? "AssociatedFaces" : "DisassociatedFaces", done))
         goto nomem;
     failed = json_array();
-    if (!fl__api_set(o, associate ? "UnsuccessfulFaceAssociations"
-                                  : "UnsuccessfulFaceDisassociations",
+    if (!fl__api_set(o,
+                     associate ? "UnsuccessfulFaceAssociations" : "UnsuccessfulFaceDisassociations",
                      failed))
         goto nomem;
     for (size_t i = 0; i < n; i++) {
@@ -248,8 +247,8 @@ static enum fl_status build_assoc_resp(bool associate, const char *const *ids, s
                 goto nomem;
             break;
         case R_LOW_MATCH:
-            if (!fl__api_push(failed, outcome_json(ids[i], NULL, res[i].confidence,
-                                                   "LOW_MATCH_CONFIDENCE")))
+            if (!fl__api_push(
+                    failed, outcome_json(ids[i], NULL, res[i].confidence, "LOW_MATCH_CONFIDENCE")))
                 goto nomem;
             break;
         }
@@ -320,8 +319,7 @@ FL__API_HANDLER(fl__api_op_associate_faces)
     rc = fl_store_faces_list(ctx->st, &q, &ctx->arena, &mine, err);
     if (rc != FL_OK)
         return rc;
-    rc = fl_store_faces_get(ctx->st, id, ids, n, FL_STORE_WANT_EMBEDDING, &ctx->arena, &asked,
-                            err);
+    rc = fl_store_faces_get(ctx->st, id, ids, n, FL_STORE_WANT_EMBEDDING, &ctx->arena, &asked, err);
     if (rc != FL_OK)
         return rc;
     /* Predict every outcome (exclusive lock: only another process could
@@ -367,8 +365,8 @@ FL__API_HANDLER(fl__api_op_associate_faces)
         goto out;
     status = u.status;
     if (n_pass > 0) {
-        rc = fl_store_faces_associate(ctx->st, id, user, pass, n_pass, USER_FACES_MAX, token,
-                                      outc, &status, err);
+        rc = fl_store_faces_associate(ctx->st, id, user, pass, n_pass, USER_FACES_MAX, token, outc,
+                                      &status, err);
         if (rc == FL_ERR_QUOTA)
             rc = fl_err_set(err, FL_ERR_QUOTA,
                             "The user %s would have more than %d faces (collection %s)", user,

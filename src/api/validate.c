@@ -46,7 +46,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define IPE "Request has invalid parameters: "
+#define IPE          "Request has invalid parameters: "
 #define PATH_MAX_LEN 160
 
 enum pass { PASS_TYPES, PASS_CONSTRAINTS };
@@ -59,8 +59,7 @@ const struct fl__api_op_spec *fl__api_spec_find(const char *name)
     return NULL;
 }
 
-const struct fl__api_member *fl__api_shape_member(const struct fl__api_shape *sh,
-                                                  const char *name)
+const struct fl__api_member *fl__api_shape_member(const struct fl__api_shape *sh, const char *name)
 {
     for (int i = 0; i < sh->n_members; i++)
         if (strcmp(sh->members[i].name, name) == 0)
@@ -183,12 +182,11 @@ static bool b64_check(const char *s, size_t len, size_t *out_decoded)
     return true;
 }
 
-static enum fl_status check_value(const struct fl__api_shape *sh, const json_t *v,
-                                  const char *path, enum pass pass, bool in_image,
-                                  struct fl_err *err);
+static enum fl_status check_value(const struct fl__api_shape *sh, const json_t *v, const char *path,
+                                  enum pass pass, bool in_image, struct fl_err *err);
 
-static enum fl_status check_string(const struct fl__api_shape *sh, const char *s,
-                                   const char *path, struct fl_err *err)
+static enum fl_status check_string(const struct fl__api_shape *sh, const char *s, const char *path,
+                                   struct fl_err *err)
 {
     size_t n = fl__api_utf8_len(s);
     char ex[48];
@@ -249,8 +247,8 @@ static enum fl_status check_number(const struct fl__api_shape *sh, const json_t 
     return FL_OK;
 }
 
-static enum fl_status check_blob(const struct fl__api_shape *sh, const json_t *v,
-                                 const char *path, bool in_image, struct fl_err *err)
+static enum fl_status check_blob(const struct fl__api_shape *sh, const json_t *v, const char *path,
+                                 bool in_image, struct fl_err *err)
 {
     const char *s = json_string_value(v);
     size_t len = json_string_length(v), decoded = 0;
@@ -258,8 +256,7 @@ static enum fl_status check_blob(const struct fl__api_shape *sh, const json_t *v
     if (sh->has_max && (double)(len / 4 * 3) > sh->max + 2) {
         if (in_image)
             return fl_err_set(err, FL_ERR_IMAGE_TOO_LARGE,
-                              "Image size is too large. (%s: more than %.0f bytes)", path,
-                              sh->max);
+                              "Image size is too large. (%s: more than %.0f bytes)", path, sh->max);
         return fl_err_set(err, FL_ERR_INVALID_ARG,
                           IPE "Value at '%s' failed to satisfy constraint: Member must have "
                               "length less than or equal to %.0f",
@@ -271,8 +268,8 @@ static enum fl_status check_blob(const struct fl__api_shape *sh, const json_t *v
     if (sh->has_max && (double)decoded > sh->max) {
         if (in_image)
             return fl_err_set(err, FL_ERR_IMAGE_TOO_LARGE,
-                              "Image size is too large. (%s: %zu bytes, limit %.0f)", path,
-                              decoded, sh->max);
+                              "Image size is too large. (%s: %zu bytes, limit %.0f)", path, decoded,
+                              sh->max);
         return fl_err_set(err, FL_ERR_INVALID_ARG,
                           IPE "Value at '%s' failed to satisfy constraint: Member must have "
                               "length less than or equal to %.0f",
@@ -346,9 +343,8 @@ static enum fl_status check_struct(const struct fl__api_shape *sh, const json_t 
         join_path(sub, path, m->name);
         if (!x || json_is_null(x)) {
             if (m->required && pass == PASS_CONSTRAINTS)
-                return fl_err_set(err, FL_ERR_INVALID_ARG,
-                                  IPE "missing required member '%s' (%s)", sub,
-                                  shape_type_name(m->shape->type));
+                return fl_err_set(err, FL_ERR_INVALID_ARG, IPE "missing required member '%s' (%s)",
+                                  sub, shape_type_name(m->shape->type));
             continue;
         }
         rc = check_value(m->shape, x, sub, pass, image, err);
@@ -362,8 +358,8 @@ static enum fl_status check_struct(const struct fl__api_shape *sh, const json_t 
                 char ex[48];
                 excerpt(key, ex, sizeof(ex));
                 if (path[0])
-                    return fl_err_set(err, FL_ERR_INVALID_ARG,
-                                      IPE "unknown member '%s' in '%s'", ex, path);
+                    return fl_err_set(err, FL_ERR_INVALID_ARG, IPE "unknown member '%s' in '%s'",
+                                      ex, path);
                 return fl_err_set(err, FL_ERR_INVALID_ARG, IPE "unknown member '%s'", ex);
             }
         }
@@ -373,21 +369,18 @@ static enum fl_status check_struct(const struct fl__api_shape *sh, const json_t 
     return FL_OK;
 }
 
-static enum fl_status check_value(const struct fl__api_shape *sh, const json_t *v,
-                                  const char *path, enum pass pass, bool in_image,
-                                  struct fl_err *err)
+static enum fl_status check_value(const struct fl__api_shape *sh, const json_t *v, const char *path,
+                                  enum pass pass, bool in_image, struct fl_err *err)
 {
     enum fl_status rc;
     char sub[PATH_MAX_LEN];
     if (pass == PASS_TYPES && !type_ok(sh->type, v))
-        return fl_err_set(err, FL_ERR_SERIALIZATION,
-                          "Value at '%s' must be %s, got %s", path, shape_type_name(sh->type),
-                          json_type_name(v));
+        return fl_err_set(err, FL_ERR_SERIALIZATION, "Value at '%s' must be %s, got %s", path,
+                          shape_type_name(sh->type), json_type_name(v));
     switch (sh->type) {
     case FL__API_T_STRING:
     case FL__API_T_ENUM:
-        return pass == PASS_CONSTRAINTS ? check_string(sh, json_string_value(v), path, err)
-                                         : FL_OK;
+        return pass == PASS_CONSTRAINTS ? check_string(sh, json_string_value(v), path, err) : FL_OK;
     case FL__API_T_INTEGER:
     case FL__API_T_FLOAT:
         return pass == PASS_CONSTRAINTS ? check_number(sh, v, path, err) : FL_OK;
@@ -407,10 +400,9 @@ static enum fl_status check_value(const struct fl__api_shape *sh, const json_t *
         {
             snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
             if (json_is_null(x))
-                return fl_err_set(err, pass == PASS_TYPES ? FL_ERR_SERIALIZATION
-                                                          : FL_ERR_INVALID_ARG,
-                                  "Value at '%s' must be %s, got null", sub,
-                                  shape_type_name(sh->elem->type));
+                return fl_err_set(
+                    err, pass == PASS_TYPES ? FL_ERR_SERIALIZATION : FL_ERR_INVALID_ARG,
+                    "Value at '%s' must be %s, got null", sub, shape_type_name(sh->elem->type));
             rc = check_value(sh->elem, x, sub, pass, in_image, err);
             if (rc != FL_OK)
                 return rc;

@@ -330,8 +330,8 @@ static void run_case(const char *op, const char *name)
         const char *gmsg = json_string_value(json_object_get(got, "message"));
         n_error_cases++;
         if (rc == FL_OK ||
-            strcmp(json_string_value(json_object_get(want, "__type")),
-                   fl_status_exception(rc)) != 0 ||
+            strcmp(json_string_value(json_object_get(want, "__type")), fl_status_exception(rc)) !=
+                0 ||
             (msg && (!gmsg || !strstr(gmsg, msg)))) {
             char *d = json_dumps(got, JSON_COMPACT);
             printf("# %s/%s: want %s \"%s\", got %s\n", op, name,
@@ -418,22 +418,20 @@ static void test_protocol_errors(void)
                    FL_ERR_UNKNOWN_OPERATION);
     T_CHECK_EQ_INT(fl_service_call(svc, "Bogus.ListCollections", "{}", 2, &out, &n, &err),
                    FL_ERR_UNKNOWN_OPERATION);
-    T_CHECK_EQ_INT(fl_service_call(svc, NULL, "{}", 2, &out, &n, &err),
-                   FL_ERR_UNKNOWN_OPERATION);
-    T_CHECK_EQ_INT(fl_service_call(svc, "RekognitionService.ListCollections", "{\"a\":", 5, &out,
-                                   &n, &err),
-                   FL_ERR_SERIALIZATION);
-    T_CHECK_EQ_INT(fl_service_call(svc, "RekognitionService.ListCollections", "[]", 2, &out, &n,
-                                   &err),
-                   FL_ERR_SERIALIZATION);
+    T_CHECK_EQ_INT(fl_service_call(svc, NULL, "{}", 2, &out, &n, &err), FL_ERR_UNKNOWN_OPERATION);
+    T_CHECK_EQ_INT(
+        fl_service_call(svc, "RekognitionService.ListCollections", "{\"a\":", 5, &out, &n, &err),
+        FL_ERR_SERIALIZATION);
+    T_CHECK_EQ_INT(
+        fl_service_call(svc, "RekognitionService.ListCollections", "[]", 2, &out, &n, &err),
+        FL_ERR_SERIALIZATION);
     /* the body need not be NUL-terminated; an empty body is {} */
-    T_CHECK_EQ_INT(fl_service_call(svc, "RekognitionService.ListCollections", "{}xxxx", 2, &out,
-                                   &n, &err),
-                   FL_OK);
+    T_CHECK_EQ_INT(
+        fl_service_call(svc, "RekognitionService.ListCollections", "{}xxxx", 2, &out, &n, &err),
+        FL_OK);
     fl_free_string(out);
     out = NULL;
-    T_CHECK_EQ_INT(fl_service_call(svc, "FaceLinkService.ListCollections", NULL, 0, &out, &n,
-                                   &err),
+    T_CHECK_EQ_INT(fl_service_call(svc, "FaceLinkService.ListCollections", NULL, 0, &out, &n, &err),
                    FL_OK);
     T_CHECK(out && strcmp(out, "{\"CollectionIds\":[],\"FaceModelVersions\":[]}") == 0);
     fl_free_string(out);

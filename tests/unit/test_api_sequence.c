@@ -23,9 +23,9 @@
 
 T_MAIN_STATE;
 
-#define DIM 128
-#define MAX_FACES 64
-#define MAX_USERS 8
+#define DIM        128
+#define MAX_FACES  64
+#define MAX_USERS  8
 #define N_CLUSTERS 6
 
 struct mface {
@@ -305,15 +305,13 @@ static void check_search(struct fl_service *svc, const struct mcoll *mc, int q, 
     for (size_t i = 0; i < n_a && (int)i < n_e; i++) {
         json_t *x = json_array_get(m, i);
         double got = json_number_value(json_object_get(x, "Similarity"));
-        const char *fid =
-            json_string_value(json_object_get(json_object_get(x, "Face"), "FaceId"));
+        const char *fid = json_string_value(json_object_get(json_object_get(x, "Face"), "FaceId"));
         /* rank by rank the similarities agree; the face too unless tied */
         T_CHECK_NEAR(got, e[i].sim, 1e-3);
         if (strcmp(fid, mc->faces[e[i].slot].id) != 0 &&
             !((int)i + 1 < n_e && fabs(e[i].sim - e[i + 1].sim) < 1e-3) &&
             !(i > 0 && fabs(e[i].sim - e[i - 1].sim) < 1e-3)) {
-            printf("# step %d: rank %zu is %s, want %s\n", step, i, fid,
-                   mc->faces[e[i].slot].id);
+            printf("# step %d: rank %zu is %s, want %s\n", step, i, fid, mc->faces[e[i].slot].id);
             t_g.cur_failed++;
         }
         T_CHECK(got >= thr);
@@ -376,8 +374,8 @@ static void step_once(struct fl_service *svc, struct mcoll *mc, int step)
         if (b >= 0 && b != a)
             json_array_append_new(ids, json_string(mc->faces[b].id));
         json_array_append_new(ids, json_string("ffffffff-0000-4000-8000-000000000000"));
-        r = call(svc, "DeleteFaces", json_pack("{s:s,s:o}", "CollectionId", mc->name, "FaceIds", ids),
-                 NULL);
+        r = call(svc, "DeleteFaces",
+                 json_pack("{s:s,s:o}", "CollectionId", mc->name, "FaceIds", ids), NULL);
         T_REQUIRE(r != NULL);
         del_a = a >= 0 && mc->faces[a].user < 0;
         del_b = b >= 0 && b != a && mc->faces[b].user < 0;
@@ -545,8 +543,10 @@ static void test_list_collections_pages(void)
 static json_t *snapshot(struct fl_service *svc)
 {
     json_t *s = json_object();
-    json_object_set_new(s, "f", call(svc, "ListFaces", json_pack("{s:s}", "CollectionId", "t"), NULL));
-    json_object_set_new(s, "u", call(svc, "ListUsers", json_pack("{s:s}", "CollectionId", "t"), NULL));
+    json_object_set_new(s, "f",
+                        call(svc, "ListFaces", json_pack("{s:s}", "CollectionId", "t"), NULL));
+    json_object_set_new(s, "u",
+                        call(svc, "ListUsers", json_pack("{s:s}", "CollectionId", "t"), NULL));
     json_object_set_new(s, "c", call(svc, "ListCollections", json_object(), NULL));
     return s;
 }
@@ -666,12 +666,10 @@ static void *conc_reader(void *arg)
                                "FaceMatchThreshold", 0.0),
                      &rc);
         else if (i % 3 == 1)
-            x = call(c->svc, "ListFaces", json_pack("{s:s,s:i}", "CollectionId", "conc",
-                                                   "MaxResults", 7),
-                     &rc);
+            x = call(c->svc, "ListFaces",
+                     json_pack("{s:s,s:i}", "CollectionId", "conc", "MaxResults", 7), &rc);
         else
-            x = call(c->svc, "DescribeCollection", json_pack("{s:s}", "CollectionId", "conc"),
-                     &rc);
+            x = call(c->svc, "DescribeCollection", json_pack("{s:s}", "CollectionId", "conc"), &rc);
         if (rc != FL_OK && rc != FL_ERR_NOT_FOUND)
             __atomic_add_fetch(&c->bad, 1, __ATOMIC_RELAXED);
         if (rc == FL_OK && i % 3 == 2 &&
@@ -717,8 +715,8 @@ static void test_concurrent(void)
     c.svc = open_dir(dir);
     T_REQUIRE(c.svc != NULL);
     json_decref(call(c.svc, "CreateCollection", json_pack("{s:s}", "CollectionId", "conc"), NULL));
-    json_decref(call(c.svc, "CreateUser", json_pack("{s:s,s:s}", "CollectionId", "conc", "UserId",
-                                                    "u"), NULL));
+    json_decref(call(c.svc, "CreateUser",
+                     json_pack("{s:s,s:s}", "CollectionId", "conc", "UserId", "u"), NULL));
     fl_rng_seed(&r, 99);
     for (int i = 0; i < CONC_FACES; i++)
         fl_uuid_v4(c.ids[i], NULL);
@@ -734,20 +732,18 @@ static void test_concurrent(void)
             T_CHECK_EQ_INT(fl__api_with_ctx(c.svc, conc_seed_fn, &s, &err), FL_OK);
             if (i % 4 == 0)
                 json_decref(call(c.svc, "AssociateFaces",
-                                 json_pack("{s:s,s:s,s:[s],s:f}", "CollectionId", "conc",
-                                           "UserId", "u", "FaceIds", c.ids[i],
-                                           "UserMatchThreshold", 0.0),
+                                 json_pack("{s:s,s:s,s:[s],s:f}", "CollectionId", "conc", "UserId",
+                                           "u", "FaceIds", c.ids[i], "UserMatchThreshold", 0.0),
                                  NULL));
         }
-        json_decref(call(c.svc, "DeleteUser", json_pack("{s:s,s:s}", "CollectionId", "conc",
-                                                        "UserId", "u"), NULL));
+        json_decref(call(c.svc, "DeleteUser",
+                         json_pack("{s:s,s:s}", "CollectionId", "conc", "UserId", "u"), NULL));
         for (int i = 0; i < CONC_FACES; i++)
             json_decref(call(c.svc, "DeleteFaces",
-                             json_pack("{s:s,s:[s]}", "CollectionId", "conc", "FaceIds",
-                                       c.ids[i]),
+                             json_pack("{s:s,s:[s]}", "CollectionId", "conc", "FaceIds", c.ids[i]),
                              NULL));
-        json_decref(call(c.svc, "CreateUser", json_pack("{s:s,s:s}", "CollectionId", "conc",
-                                                        "UserId", "u"), NULL));
+        json_decref(call(c.svc, "CreateUser",
+                         json_pack("{s:s,s:s}", "CollectionId", "conc", "UserId", "u"), NULL));
     }
     for (int t = 0; t < 3; t++)
         pthread_join(th[t], NULL);

@@ -8,11 +8,11 @@
 T_MAIN_STATE;
 
 static const char *const ops21[] = {
-    "CreateCollection", "DescribeCollection", "ListCollections", "DeleteCollection",
-    "IndexFaces",       "ListFaces",          "DeleteFaces",     "SearchFaces",
-    "SearchFacesByImage", "CreateUser",       "DeleteUser",      "ListUsers",
-    "AssociateFaces",   "DisassociateFaces",  "SearchUsers",     "SearchUsersByImage",
-    "DetectFaces",      "CompareFaces",       "TagResource",     "UntagResource",
+    "CreateCollection",    "DescribeCollection", "ListCollections", "DeleteCollection",
+    "IndexFaces",          "ListFaces",          "DeleteFaces",     "SearchFaces",
+    "SearchFacesByImage",  "CreateUser",         "DeleteUser",      "ListUsers",
+    "AssociateFaces",      "DisassociateFaces",  "SearchUsers",     "SearchUsersByImage",
+    "DetectFaces",         "CompareFaces",       "TagResource",     "UntagResource",
     "ListTagsForResource",
 };
 
@@ -69,8 +69,7 @@ static void check_limits(const char *what, const struct fl__api_shape *sh, json_
     }
 }
 
-static void check_member(json_t *spec, const char *op, const struct fl__api_member *m,
-                         json_t *jm)
+static void check_member(json_t *spec, const char *op, const struct fl__api_member *m, json_t *jm)
 {
     const char *t = json_string_value(json_object_get(jm, "type"));
     json_t *cons = json_object_get(jm, "constraints");
@@ -158,8 +157,7 @@ static void test_table_matches_spec(void)
         const char *k;
         json_t *v;
         if (!op || !jo) {
-            printf("# op %s missing (table %p, spec %p)\n", ops21[i], (const void *)op,
-                   (void *)jo);
+            printf("# op %s missing (table %p, spec %p)\n", ops21[i], (const void *)op, (void *)jo);
             t_g.cur_failed++;
             continue;
         }

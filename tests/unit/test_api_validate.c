@@ -49,8 +49,10 @@ static void test_pattern_tags(void)
     T_CHECK_EQ_INT(fl__api_pattern_match(re, "xaws:foo"), 1);
     T_CHECK_EQ_INT(fl__api_pattern_match(re, "AWS:foo"), 1); /* lookahead is case-sensitive */
     T_CHECK_EQ_INT(fl__api_pattern_match(re, "a#b"), 0);
-    T_CHECK_EQ_INT(fl__api_pattern_match(re, "caf\xc3\xa9"), 1);          /* é is \p{L} */
-    T_CHECK_EQ_INT(fl__api_pattern_match(re, "a\xe3\x80\x80" "b"), 1);    /* U+3000 is \p{Z} */
+    T_CHECK_EQ_INT(fl__api_pattern_match(re, "caf\xc3\xa9"), 1); /* é is \p{L} */
+    T_CHECK_EQ_INT(fl__api_pattern_match(re, "a\xe3\x80\x80"
+                                             "b"),
+                   1); /* U+3000 is \p{Z} */
     T_CHECK_EQ_INT(fl__api_pattern_match(re, ""), 1);
 }
 
@@ -90,41 +92,42 @@ static const struct vcase vcases[] = {
     {"CreateCollection", "{\"CollectionId\":7}", FL_ERR_SERIALIZATION, "'CollectionId' must be"},
     {"CreateCollection", "{\"CollectionId\":\"c\",\"Foo\":1}", FL_ERR_INVALID_ARG,
      "unknown member 'Foo'"},
-    {"CreateCollection", "{\"CollectionId\":\"c\",\"Tags\":{\"aws:x\":\"v\"}}",
-     FL_ERR_INVALID_ARG, "Tags"},
+    {"CreateCollection", "{\"CollectionId\":\"c\",\"Tags\":{\"aws:x\":\"v\"}}", FL_ERR_INVALID_ARG,
+     "Tags"},
     {"CreateCollection", "{\"CollectionId\":\"c\",\"Tags\":{\"k\":1}}", FL_ERR_SERIALIZATION,
      "Tags.k"},
     {"CreateCollection", "{\"CollectionId\":\"c\",\"Tags\":[]}", FL_ERR_SERIALIZATION, "Tags"},
     /* type errors win over constraint errors anywhere in the body */
-    {"CreateCollection", "{\"CollectionId\":\"bad id\",\"Tags\":5}", FL_ERR_SERIALIZATION,
-     "Tags"},
+    {"CreateCollection", "{\"CollectionId\":\"bad id\",\"Tags\":5}", FL_ERR_SERIALIZATION, "Tags"},
     {"ListCollections", "{}", FL_OK, NULL},
     {"ListCollections", "{\"MaxResults\":4096}", FL_OK, NULL},
-    {"ListCollections", "{\"MaxResults\":4097}", FL_ERR_INVALID_ARG,
-     "less than or equal to 4096"},
+    {"ListCollections", "{\"MaxResults\":4097}", FL_ERR_INVALID_ARG, "less than or equal to 4096"},
     {"ListCollections", "{\"MaxResults\":-1}", FL_ERR_INVALID_ARG, "'MaxResults'"},
     {"ListCollections", "{\"MaxResults\":1.5}", FL_ERR_SERIALIZATION, "integer"},
     {"ListCollections", "{\"MaxResults\":\"10\"}", FL_ERR_SERIALIZATION, "integer"},
-    {"SearchFaces", "{\"CollectionId\":\"c\",\"FaceId\":\"ba911e94-7c3c-42b6-9a3f-0123456789ab\","
-                    "\"FaceMatchThreshold\":100,\"MaxFaces\":1}",
+    {"SearchFaces",
+     "{\"CollectionId\":\"c\",\"FaceId\":\"ba911e94-7c3c-42b6-9a3f-0123456789ab\","
+     "\"FaceMatchThreshold\":100,\"MaxFaces\":1}",
      FL_OK, NULL},
-    {"SearchFaces", "{\"CollectionId\":\"c\",\"FaceId\":\"ba911e94-7c3c-42b6-9a3f-0123456789ab\","
-                    "\"FaceMatchThreshold\":100.5}",
+    {"SearchFaces",
+     "{\"CollectionId\":\"c\",\"FaceId\":\"ba911e94-7c3c-42b6-9a3f-0123456789ab\","
+     "\"FaceMatchThreshold\":100.5}",
      FL_ERR_INVALID_ARG, "FaceMatchThreshold"},
     {"SearchFaces", "{\"CollectionId\":\"c\",\"FaceId\":\"not-a-uuid\"}", FL_ERR_INVALID_ARG,
      "'FaceId'"},
-    {"SearchFaces", "{\"CollectionId\":\"c\",\"FaceId\":\"ba911e94-7c3c-42b6-9a3f-0123456789ab\","
-                    "\"MaxFaces\":0}",
+    {"SearchFaces",
+     "{\"CollectionId\":\"c\",\"FaceId\":\"ba911e94-7c3c-42b6-9a3f-0123456789ab\","
+     "\"MaxFaces\":0}",
      FL_ERR_INVALID_ARG, "greater than or equal to 1"},
-    {"SearchFaces", "{\"CollectionId\":\"c\",\"FaceId\":\"ba911e94-7c3c-42b6-9a3f-0123456789ab\","
-                    "\"FaceMatchThreshold\":true}",
+    {"SearchFaces",
+     "{\"CollectionId\":\"c\",\"FaceId\":\"ba911e94-7c3c-42b6-9a3f-0123456789ab\","
+     "\"FaceMatchThreshold\":true}",
      FL_ERR_SERIALIZATION, "FaceMatchThreshold"},
     {"DeleteFaces", "{\"CollectionId\":\"c\",\"FaceIds\":[]}", FL_ERR_INVALID_ARG,
      "length greater than or equal to 1"},
     {"DeleteFaces", "{\"CollectionId\":\"c\",\"FaceIds\":[\"x\"]}", FL_ERR_INVALID_ARG,
      "FaceIds[0]"},
-    {"DeleteFaces", "{\"CollectionId\":\"c\",\"FaceIds\":[1]}", FL_ERR_SERIALIZATION,
-     "FaceIds[0]"},
+    {"DeleteFaces", "{\"CollectionId\":\"c\",\"FaceIds\":[1]}", FL_ERR_SERIALIZATION, "FaceIds[0]"},
     {"DeleteFaces", "{\"CollectionId\":\"c\",\"FaceIds\":\"ba911e94-7c3c-42b6-9a3f-0123456789ab\"}",
      FL_ERR_SERIALIZATION, "list"},
     {"CreateUser", "{\"CollectionId\":\"c\",\"UserId\":\"u:1\",\"ClientRequestToken\":\"a-b_c\"}",
@@ -132,26 +135,31 @@ static const struct vcase vcases[] = {
     {"CreateUser", "{\"CollectionId\":\"c\",\"UserId\":\"u 1\"}", FL_ERR_INVALID_ARG, "'UserId'"},
     {"CreateUser", "{\"CollectionId\":\"c\",\"UserId\":\"u\",\"ClientRequestToken\":\"a.b\"}",
      FL_ERR_INVALID_ARG, "ClientRequestToken"},
-    {"IndexFaces", "{\"CollectionId\":\"c\",\"Image\":{\"Bytes\":\"aGVsbG8=\"},"
-                   "\"QualityFilter\":\"HIGH\",\"DetectionAttributes\":[\"ALL\",\"DEFAULT\"]}",
+    {"IndexFaces",
+     "{\"CollectionId\":\"c\",\"Image\":{\"Bytes\":\"aGVsbG8=\"},"
+     "\"QualityFilter\":\"HIGH\",\"DetectionAttributes\":[\"ALL\",\"DEFAULT\"]}",
      FL_OK, NULL},
-    {"IndexFaces", "{\"CollectionId\":\"c\",\"Image\":{\"Bytes\":\"aGVsbG8=\"},"
-                   "\"QualityFilter\":\"BEST\"}",
+    {"IndexFaces",
+     "{\"CollectionId\":\"c\",\"Image\":{\"Bytes\":\"aGVsbG8=\"},"
+     "\"QualityFilter\":\"BEST\"}",
      FL_ERR_INVALID_ARG, "enum value set"},
-    {"IndexFaces", "{\"CollectionId\":\"c\",\"Image\":{\"Bytes\":\"aGVsbG8=\"},"
-                   "\"DetectionAttributes\":[\"FACE\"]}",
+    {"IndexFaces",
+     "{\"CollectionId\":\"c\",\"Image\":{\"Bytes\":\"aGVsbG8=\"},"
+     "\"DetectionAttributes\":[\"FACE\"]}",
      FL_ERR_INVALID_ARG, "DetectionAttributes[0]"},
     {"IndexFaces", "{\"CollectionId\":\"c\"}", FL_ERR_INVALID_ARG, "'Image'"},
-    {"IndexFaces", "{\"CollectionId\":\"c\",\"Image\":{}}", FL_ERR_INVALID_ARG,
-     "Bytes"},
-    {"IndexFaces", "{\"CollectionId\":\"c\",\"Image\":{\"Bytes\":\"aGVsbG8=\","
-                   "\"S3Object\":{\"Bucket\":\"bkt\",\"Name\":\"a.jpg\"}}}",
+    {"IndexFaces", "{\"CollectionId\":\"c\",\"Image\":{}}", FL_ERR_INVALID_ARG, "Bytes"},
+    {"IndexFaces",
+     "{\"CollectionId\":\"c\",\"Image\":{\"Bytes\":\"aGVsbG8=\","
+     "\"S3Object\":{\"Bucket\":\"bkt\",\"Name\":\"a.jpg\"}}}",
      FL_ERR_INVALID_ARG, "not both"},
-    {"IndexFaces", "{\"CollectionId\":\"c\",\"Image\":{\"S3Object\":{\"Bucket\":\"bkt\","
-                   "\"Name\":\"a.jpg\"}}}",
+    {"IndexFaces",
+     "{\"CollectionId\":\"c\",\"Image\":{\"S3Object\":{\"Bucket\":\"bkt\","
+     "\"Name\":\"a.jpg\"}}}",
      FL_ERR_S3, "Image.Bytes"},
-    {"IndexFaces", "{\"CollectionId\":\"c\",\"Image\":{\"S3Object\":{\"Bucket\":\"b\","
-                   "\"Name\":\"a.jpg\"}}}",
+    {"IndexFaces",
+     "{\"CollectionId\":\"c\",\"Image\":{\"S3Object\":{\"Bucket\":\"b\","
+     "\"Name\":\"a.jpg\"}}}",
      FL_ERR_INVALID_ARG, "Image.S3Object.Bucket"},
     {"IndexFaces", "{\"CollectionId\":\"c\",\"Image\":{\"Bytes\":\"not base64!\"}}",
      FL_ERR_IMAGE_FORMAT, "Image.Bytes"},
@@ -163,13 +171,15 @@ static const struct vcase vcases[] = {
      FL_ERR_INVALID_ARG, "MaxFaces"},
     {"CompareFaces", "{\"SourceImage\":{\"Bytes\":\"aGVsbG8=\"},\"TargetImage\":{}}",
      FL_ERR_INVALID_ARG, "TargetImage"},
-    {"UntagResource", "{\"ResourceArn\":\"arn:aws:rekognition:us-east-1:0:collection/c\","
-                      "\"TagKeys\":[\"aws:k\"]}",
+    {"UntagResource",
+     "{\"ResourceArn\":\"arn:aws:rekognition:us-east-1:0:collection/c\","
+     "\"TagKeys\":[\"aws:k\"]}",
      FL_ERR_INVALID_ARG, "TagKeys[0]"},
     {"UntagResource", "{\"ResourceArn\":\"arn:short\",\"TagKeys\":[]}", FL_ERR_INVALID_ARG,
      "ResourceArn"},
-    {"AssociateFaces", "{\"CollectionId\":\"c\",\"UserId\":\"u\",\"FaceIds\":[],"
-                       "\"UserMatchThreshold\":50}",
+    {"AssociateFaces",
+     "{\"CollectionId\":\"c\",\"UserId\":\"u\",\"FaceIds\":[],"
+     "\"UserMatchThreshold\":50}",
      FL_ERR_INVALID_ARG, "FaceIds"},
 };
 
