@@ -203,6 +203,23 @@ case("SearchUsers", "both", {"CollectionId": "c", "UserId": "u1", "FaceId": F(1)
 case("SearchUsers", "neither", {"CollectionId": "c"}, err(IPE, "exactly one of UserId and FaceId"), SU)
 case("SearchUsers", "user_not_found", {"CollectionId": "c", "UserId": "nobody"}, err(RNF, "nobody"), SU)
 case("SearchUsers", "face_not_found", {"CollectionId": "c", "FaceId": F(9)}, err(RNF, F(9)), SU)
+case("DeleteUser", "token_replay", {"CollectionId": "c", "UserId": "u1", "ClientRequestToken": "del-1"}, {},
+     [cc(), CU("u1"), call("DeleteUser", CollectionId="c", UserId="u1", ClientRequestToken="del-1")])
+case("DeleteUser", "token_mismatch", {"CollectionId": "c", "UserId": "u2", "ClientRequestToken": "del-1"},
+     err("IdempotentParameterMismatchException", "del-1"),
+     [cc(), CU("u1"), CU("u2"), call("DeleteUser", CollectionId="c", UserId="u1", ClientRequestToken="del-1")])
+# 101 faces close together (Euclidean <= 0.1 apart): the 101st face passes
+# the match threshold but breaks the 100-faces-per-user quota
+Q = [cc(), CU("u"), {"seed": "c", "faces": [{"FaceId": F(100 + i), "Embedding": [1, 0.001 * i]} for i in range(101)]},
+     call("AssociateFaces", CollectionId="c", UserId="u", FaceIds=[F(100 + i) for i in range(100)])]
+case("AssociateFaces", "quota", {"CollectionId": "c", "UserId": "u", "FaceIds": [F(200)]},
+     err("ServiceQuotaExceededException", "100"), Q)
+case("AssociateFaces", "token_replay", {"CollectionId": "c", "UserId": "u", "FaceIds": [F(1)], "ClientRequestToken": "as-1"},
+     {"AssociatedFaces": [], "UnsuccessfulFaceAssociations": [], "UserStatus": "ACTIVE"},
+     A + [call("AssociateFaces", CollectionId="c", UserId="u", FaceIds=[F(1)], ClientRequestToken="as-1")])
+case("AssociateFaces", "token_mismatch", {"CollectionId": "c", "UserId": "u", "FaceIds": [F(3)], "ClientRequestToken": "as-1"},
+     err("IdempotentParameterMismatchException", "as-1"),
+     A + [call("AssociateFaces", CollectionId="c", UserId="u", FaceIds=[F(1)], ClientRequestToken="as-1")])
 # ---- tags
 case("TagResource", "ok", {"ResourceArn": ARN("c"), "Tags": {"team": "vision"}}, {}, [cc()])
 case("TagResource", "bad_arn", {"ResourceArn": "arn:aws:s3:::my-bucket-name", "Tags": {"a": "b"}}, err(IPE, "collection ARN"), [cc()])
