@@ -22,8 +22,11 @@ static int cmd_version(int argc, char **argv)
     return 0;
 }
 
+int fl_cli_serve(int argc, char **argv); /* cmd_serve.c */
+
 static const struct command commands[] = {
     {"version", cmd_version, "print the version"},
+    {"serve", fl_cli_serve, "run the HTTP server (Rekognition API)"},
 };
 
 static void usage(FILE *f)
