@@ -164,6 +164,21 @@ enum fl_status fl__api_with_ctx(struct fl_service *svc,
                                                      struct fl_err *err),
                                 void *ud, struct fl_err *err);
 
+/* Append to `matches` the FaceMatches of a query vector: the collection's
+ * nearest faces with Similarity >= thr, best first, at most max, the face
+ * with key *exclude (if not NULL) left out. search.c. */
+enum fl_status fl__api_face_matches(struct fl__api_ctx *ctx, struct fl__api_coll *c,
+                                    const float *vec, size_t max, const uint64_t *exclude,
+                                    double thr, json_t *matches, struct fl_err *err);
+/* Append to `matches` the UserMatches of n query vectors (NULL entries are
+ * skipped; self_keys[i], if self_keys is not NULL, is left out of vector i's
+ * search): every user with a face at Similarity >= thr, scored by its best
+ * face, best first, at most max_users, exclude_user left out. search.c. */
+enum fl_status fl__api_user_matches(struct fl__api_ctx *ctx, struct fl__api_coll *c,
+                                    const float *const *vecs, const uint64_t *self_keys, size_t n,
+                                    const char *exclude_user, double thr, size_t max_users,
+                                    json_t *matches, struct fl_err *err);
+
 /* ================================ Handlers ================================ */
 
 #define FL__API_HANDLER(name)                                                                      \

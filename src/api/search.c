@@ -55,33 +55,19 @@ static enum fl_status knn(struct fl__api_ctx *ctx, struct fl__api_coll *c, const
     return fl_index_search(c->ix, vec, k, INFINITY, exclude, hits, out_n, err);
 }
 
-FL__API_HANDLER(fl__api_op_search_faces)
+/* Nearest faces to vec with Similarity >= thr, best first, at most max,
+ * the face whose key is *exclude left out: their FaceIds (borrowed from the
+ * collection's key map) and similarities, in the arena. */
+static enum fl_status matches_above(struct fl__api_ctx *ctx, struct fl__api_coll *c,
+                                    const float *vec, size_t max, const uint64_t *exclude,
+                                    double thr, const char ***out_ids, double **out_sims,
+                                    size_t *out_n, struct fl_err *err)
 {
-    const char *id = fl__api_get_str(req, "CollectionId");
-    const char *face_id = fl__api_get_str(req, "FaceId");
-    long long max = fl__api_get_int(req, "MaxFaces", MAX_FACES_DEFAULT);
-    double thr = fl__api_get_num(ctx, req, "FaceMatchThreshold", 80.0);
-    struct fl_store_face self;
-    struct fl_store_face_list found;
     struct fl_index_hit *hits = NULL;
-    struct fl__api_coll *c;
+    size_t n_hits = 0, n_keep = 0;
     const char **ids;
     double *sims;
-    size_t n_hits = 0, n_keep = 0;
-    uint64_t self_key;
-    json_t *o = NULL, *matches;
-    enum fl_status rc = fl__api_coll_require(ctx->svc, id, &c, err);
-    if (rc != FL_OK)
-        return rc;
-    rc = fl_store_face_get(ctx->st, id, face_id, FL_STORE_WANT_EMBEDDING, &ctx->arena, &self, err);
-    if (rc == FL_ERR_NOT_FOUND)
-        return face_not_found(err, id, face_id);
-    if (rc != FL_OK)
-        return rc;
-    if (!self.embedding || self.dim != c->model->dim)
-        return fl_err_set(err, FL_ERR_CORRUPT, "face %s has no usable embedding", face_id);
-    self_key = (uint64_t)self.key;
-    rc = knn(ctx, c, self.embedding, (size_t)max, &self_key, &hits, &n_hits, err);
+    enum fl_status rc = knn(ctx, c, vec, max, exclude, &hits, &n_hits, err);
     if (rc != FL_OK)
         return rc;
     ids = FL_ARENA_NEW(&ctx->arena, const char *, n_hits ? n_hits : 1);
@@ -100,15 +86,26 @@ FL__API_HANDLER(fl__api_op_search_faces)
         sims[n_keep] = s;
         n_keep++;
     }
-    rc = fl_store_faces_get(ctx->st, id, ids, n_keep, 0, &ctx->arena, &found, err);
+    *out_ids = ids;
+    *out_sims = sims;
+    *out_n = n_keep;
+    return FL_OK;
+}
+
+enum fl_status fl__api_face_matches(struct fl__api_ctx *ctx, struct fl__api_coll *c,
+                                    const float *vec, size_t max, const uint64_t *exclude,
+                                    double thr, json_t *matches, struct fl_err *err)
+{
+    struct fl_store_face_list found;
+    const char **ids;
+    double *sims;
+    size_t n_keep = 0;
+    enum fl_status rc = matches_above(ctx, c, vec, max, exclude, thr, &ids, &sims, &n_keep, err);
     if (rc != FL_OK)
         return rc;
-    o = json_object();
-    if (!fl__api_set(o, "SearchedFaceId", json_string(face_id)))
-        goto nomem;
-    matches = json_array();
-    if (!fl__api_set(o, "FaceMatches", matches))
-        goto nomem;
+    rc = fl_store_faces_get(ctx->st, c->id, ids, n_keep, 0, &ctx->arena, &found, err);
+    if (rc != FL_OK)
+        return rc;
     for (size_t i = 0, j = 0; i < n_keep; i++) {
         json_t *m;
         /* faces_get keeps the asked order and leaves out missing ids */
@@ -117,16 +114,51 @@ FL__API_HANDLER(fl__api_op_search_faces)
         m = json_object();
         if (!fl__api_push(matches, m) || !fl__api_set(m, "Similarity", fl__api_real(sims[i])) ||
             !fl__api_set(m, "Face", fl__api_face_json(&found.v[j])))
-            goto nomem;
+            return fl_err_set(err, FL_ERR_NOMEM, "out of memory");
         j++;
     }
+    return FL_OK;
+}
+
+FL__API_HANDLER(fl__api_op_search_faces)
+{
+    const char *id = fl__api_get_str(req, "CollectionId");
+    const char *face_id = fl__api_get_str(req, "FaceId");
+    long long max = fl__api_get_int(req, "MaxFaces", MAX_FACES_DEFAULT);
+    double thr = fl__api_get_num(ctx, req, "FaceMatchThreshold", 80.0);
+    struct fl_store_face self;
+    struct fl__api_coll *c;
+    uint64_t self_key;
+    json_t *o = NULL, *matches;
+    enum fl_status rc = fl__api_coll_require(ctx->svc, id, &c, err);
+    if (rc != FL_OK)
+        return rc;
+    rc = fl_store_face_get(ctx->st, id, face_id, FL_STORE_WANT_EMBEDDING, &ctx->arena, &self, err);
+    if (rc == FL_ERR_NOT_FOUND)
+        return face_not_found(err, id, face_id);
+    if (rc != FL_OK)
+        return rc;
+    if (!self.embedding || self.dim != c->model->dim)
+        return fl_err_set(err, FL_ERR_CORRUPT, "face %s has no usable embedding", face_id);
+    self_key = (uint64_t)self.key;
+    o = json_object();
+    if (!fl__api_set(o, "SearchedFaceId", json_string(face_id)))
+        goto nomem;
+    matches = json_array();
+    if (!fl__api_set(o, "FaceMatches", matches)) /* owned by o from here */
+        goto nomem;
+    rc = fl__api_face_matches(ctx, c, self.embedding, (size_t)max, &self_key, thr, matches, err);
+    if (rc != FL_OK)
+        goto out;
     if (!fl__api_set(o, "FaceModelVersion", json_string(c->model->face_model_version)))
         goto nomem;
     *out_resp = o;
     return FL_OK;
 nomem:
+    rc = fl_err_set(err, FL_ERR_NOMEM, "out of memory");
+out:
     json_decref(o);
-    return fl_err_set(err, FL_ERR_NOMEM, "out of memory");
+    return rc;
 }
 
 struct user_score {
@@ -142,6 +174,82 @@ static int cmp_user_score(const void *a, const void *b)
     return strcmp(x->user_id, y->user_id);
 }
 
+enum fl_status fl__api_user_matches(struct fl__api_ctx *ctx, struct fl__api_coll *c,
+                                    const float *const *vecs, const uint64_t *self_keys, size_t n,
+                                    const char *exclude_user, double thr, size_t max_users,
+                                    json_t *matches, struct fl_err *err)
+{
+    struct fl_store_face_list hitfaces;
+    struct user_score *scores = NULL;
+    size_t n_scores = 0, cap_scores = 0;
+    enum fl_status rc;
+
+    for (size_t qi = 0; qi < n; qi++) {
+        const char **ids;
+        double *sims;
+        size_t n_keep = 0;
+        if (!vecs[qi])
+            continue;
+        rc = matches_above(ctx, c, vecs[qi], FL_INDEX_K_MAX, self_keys ? &self_keys[qi] : NULL,
+                           thr, &ids, &sims, &n_keep, err);
+        if (rc != FL_OK)
+            return rc;
+        rc = fl_store_faces_get(ctx->st, c->id, ids, n_keep, 0, &ctx->arena, &hitfaces, err);
+        if (rc != FL_OK)
+            return rc;
+        for (size_t i = 0, j = 0; i < n_keep && j < hitfaces.n; i++) {
+            const struct fl_store_face *f;
+            size_t k;
+            if (strcmp(hitfaces.v[j].face_id, ids[i]) != 0)
+                continue;
+            f = &hitfaces.v[j++];
+            if (!f->user_id || (exclude_user && strcmp(f->user_id, exclude_user) == 0))
+                continue;
+            for (k = 0; k < n_scores; k++)
+                if (strcmp(scores[k].user_id, f->user_id) == 0)
+                    break;
+            if (k < n_scores) {
+                if (sims[i] > scores[k].sim)
+                    scores[k].sim = sims[i];
+                continue;
+            }
+            if (n_scores == cap_scores) {
+                size_t nc = cap_scores ? cap_scores * 2 : 64;
+                struct user_score *ns = FL_ARENA_NEW(&ctx->arena, struct user_score, nc);
+                if (!ns)
+                    return fl_err_set(err, FL_ERR_NOMEM, "out of memory");
+                if (n_scores)
+                    memcpy(ns, scores, n_scores * sizeof(*ns));
+                scores = ns;
+                cap_scores = nc;
+            }
+            scores[n_scores].user_id = f->user_id;
+            scores[n_scores].sim = sims[i];
+            n_scores++;
+        }
+    }
+    if (n_scores > 1)
+        qsort(scores, n_scores, sizeof(*scores), cmp_user_score);
+    if (n_scores > max_users)
+        n_scores = max_users;
+    for (size_t i = 0; i < n_scores; i++) {
+        struct fl_store_user mu;
+        json_t *m, *mu_j;
+        rc = fl_store_user_get(ctx->st, c->id, scores[i].user_id, &mu, err);
+        if (rc != FL_OK)
+            return rc;
+        m = json_object();
+        if (!fl__api_push(matches, m) || !fl__api_set(m, "Similarity", fl__api_real(scores[i].sim)))
+            return fl_err_set(err, FL_ERR_NOMEM, "out of memory");
+        mu_j = json_object();
+        if (!fl__api_set(m, "User", mu_j) ||
+            !fl__api_set(mu_j, "UserId", json_string(scores[i].user_id)) ||
+            !fl__api_set(mu_j, "UserStatus", json_string(fl_store_user_status_name(mu.status))))
+            return fl_err_set(err, FL_ERR_NOMEM, "out of memory");
+    }
+    return FL_OK;
+}
+
 FL__API_HANDLER(fl__api_op_search_users)
 {
     const char *id = fl__api_get_str(req, "CollectionId");
@@ -149,10 +257,10 @@ FL__API_HANDLER(fl__api_op_search_users)
     const char *face_id = fl__api_get_str(req, "FaceId");
     long long max_users = fl__api_get_int(req, "MaxUsers", MAX_USERS_DEFAULT);
     double thr = fl__api_get_num(ctx, req, "UserMatchThreshold", 80.0);
-    struct fl_store_face_list queries, hitfaces;
-    struct user_score *scores = NULL;
-    size_t n_scores = 0, cap_scores = 0;
+    struct fl_store_face_list queries;
     struct fl__api_coll *c;
+    const float **vecs;
+    uint64_t *keys;
     json_t *o = NULL, *matches, *searched;
     enum fl_status rc;
 
@@ -188,89 +296,22 @@ FL__API_HANDLER(fl__api_op_search_users)
         if (rc != FL_OK)
             return rc;
     }
-    for (size_t qi = 0; qi < queries.n; qi++) {
-        struct fl_index_hit *hits = NULL;
-        size_t n_hits = 0, n_keep = 0;
-        uint64_t self_key = (uint64_t)queries.v[qi].key;
-        const char **ids;
-        double *sims;
-        if (!queries.v[qi].embedding)
-            continue;
-        rc = knn(ctx, c, queries.v[qi].embedding, FL_INDEX_K_MAX, &self_key, &hits, &n_hits, err);
-        if (rc != FL_OK)
-            return rc;
-        ids = FL_ARENA_NEW(&ctx->arena, const char *, n_hits ? n_hits : 1);
-        sims = FL_ARENA_NEW(&ctx->arena, double, n_hits ? n_hits : 1);
-        if (!ids || !sims)
-            return fl_err_set(err, FL_ERR_NOMEM, "out of memory");
-        for (size_t i = 0; i < n_hits; i++) {
-            double s = fl__api_similarity(c->model->model_id, hits[i].distance);
-            const char *fid = fl__api_keymap_get(&c->keys, (int64_t)hits[i].id);
-            if (s < thr)
-                break;
-            if (!fid)
-                return fl_err_set(err, FL_ERR_INTERNAL, "index id has no FaceId");
-            ids[n_keep] = fid;
-            sims[n_keep] = s;
-            n_keep++;
-        }
-        rc = fl_store_faces_get(ctx->st, id, ids, n_keep, 0, &ctx->arena, &hitfaces, err);
-        if (rc != FL_OK)
-            return rc;
-        for (size_t i = 0, j = 0; i < n_keep && j < hitfaces.n; i++) {
-            const struct fl_store_face *f;
-            size_t k;
-            if (strcmp(hitfaces.v[j].face_id, ids[i]) != 0)
-                continue;
-            f = &hitfaces.v[j++];
-            if (!f->user_id || (user && strcmp(f->user_id, user) == 0))
-                continue;
-            for (k = 0; k < n_scores; k++)
-                if (strcmp(scores[k].user_id, f->user_id) == 0)
-                    break;
-            if (k < n_scores) {
-                if (sims[i] > scores[k].sim)
-                    scores[k].sim = sims[i];
-                continue;
-            }
-            if (n_scores == cap_scores) {
-                size_t nc = cap_scores ? cap_scores * 2 : 64;
-                struct user_score *ns = FL_ARENA_NEW(&ctx->arena, struct user_score, nc);
-                if (!ns)
-                    return fl_err_set(err, FL_ERR_NOMEM, "out of memory");
-                if (n_scores)
-                    memcpy(ns, scores, n_scores * sizeof(*ns));
-                scores = ns;
-                cap_scores = nc;
-            }
-            scores[n_scores].user_id = f->user_id;
-            scores[n_scores].sim = sims[i];
-            n_scores++;
-        }
+    vecs = FL_ARENA_NEW(&ctx->arena, const float *, queries.n ? queries.n : 1);
+    keys = FL_ARENA_NEW(&ctx->arena, uint64_t, queries.n ? queries.n : 1);
+    if (!vecs || !keys)
+        return fl_err_set(err, FL_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < queries.n; i++) {
+        vecs[i] = queries.v[i].embedding;
+        keys[i] = (uint64_t)queries.v[i].key;
     }
-    if (n_scores > 1)
-        qsort(scores, n_scores, sizeof(*scores), cmp_user_score);
-    if ((long long)n_scores > max_users)
-        n_scores = (size_t)max_users;
     o = json_object();
     matches = json_array();
     if (!fl__api_set(o, "UserMatches", matches))
         goto nomem;
-    for (size_t i = 0; i < n_scores; i++) {
-        struct fl_store_user mu;
-        json_t *m, *mu_j;
-        rc = fl_store_user_get(ctx->st, id, scores[i].user_id, &mu, err);
-        if (rc != FL_OK)
-            goto out;
-        m = json_object();
-        if (!fl__api_push(matches, m) || !fl__api_set(m, "Similarity", fl__api_real(scores[i].sim)))
-            goto nomem;
-        mu_j = json_object();
-        if (!fl__api_set(m, "User", mu_j) ||
-            !fl__api_set(mu_j, "UserId", json_string(scores[i].user_id)) ||
-            !fl__api_set(mu_j, "UserStatus", json_string(fl_store_user_status_name(mu.status))))
-            goto nomem;
-    }
+    rc = fl__api_user_matches(ctx, c, vecs, keys, queries.n, user, thr, (size_t)max_users,
+                              matches, err);
+    if (rc != FL_OK)
+        goto out;
     if (!fl__api_set(o, "FaceModelVersion", json_string(c->model->face_model_version)))
         goto nomem;
     searched = json_object();
