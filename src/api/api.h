@@ -23,6 +23,7 @@
 
 #include "api/spec.h"
 #include "core/core.h"
+#include "face/face.h"
 #include "index/index.h"
 #include "store/store.h"
 
@@ -30,15 +31,17 @@
 
 /* =============================== Face models =============================== */
 
-/* A face model a collection can be bound to. Provisional table in models.c
- * until the face engine exports its registry. */
+/* A face model a collection can be bound to, derived from the face engine's
+ * registry (models.c). */
 struct fl__api_model {
     const char *model_id;           /* "dlib-resnet128@face-api-1.7.15" */
     const char *face_model_version; /* the FaceModelVersion string, "101.0" */
     uint32_t dim;                   /* embedding length */
     enum fl_index_metric metric;    /* distance the index uses */
+    enum fl_face_model face_model;  /* the engine's id */
 };
-/* Model by model id or by FaceModelVersion; NULL if unknown. */
+/* Model by model id, short name ("dlib", "mobilefacenet") or
+ * FaceModelVersion; NULL if unknown. */
 const struct fl__api_model *fl__api_model_find(const char *id_or_version);
 /* The model new collections get when the configuration names none. */
 const struct fl__api_model *fl__api_model_default(void);
@@ -95,7 +98,19 @@ struct fl_service {
     int n_stores;
     /* collections, changed only under the exclusive lock */
     struct fl__api_coll *colls;
+    /* the face engine, loaded on the first image operation (engine_mu), and
+     * a pool of per-thread face workers (pool_mu / pool_cv, created lazily) */
+    char *models_dir;
+    pthread_mutex_t engine_mu;
+    bool engine_tried;
+    struct fl_face_engine *engine;
+    struct fl_err engine_err; /* why loading failed, when it did */
+    struct fl_face_worker **faces;
+    bool *face_busy;
+    int n_faces;
 };
+
+struct fl__api_image_job; /* image.c: decoded image(s), faces and embeddings */
 
 /* Per-call context handed to handlers. */
 struct fl__api_ctx {
@@ -105,10 +120,24 @@ struct fl__api_ctx {
     const struct fl__api_op_spec *spec;
     char *out_json; /* response serialised ahead of the commit (fl__api_prepare) */
     size_t out_len;
+    struct fl__api_image_job *job; /* made by the operation's prepare step, or NULL */
 };
 
 typedef enum fl_status (*fl__api_handler_fn)(struct fl__api_ctx *ctx, json_t *req,
                                              json_t **out_resp, struct fl_err *err);
+/* An operation's optional first step, run WITHOUT the service lock (and
+ * without a store connection): image decoding and inference, which take
+ * tens of milliseconds and must not hold up other calls. It leaves its
+ * result in ctx->job for the handler. */
+typedef enum fl_status (*fl__api_prepare_fn)(struct fl__api_ctx *ctx, json_t *req,
+                                             struct fl_err *err);
+void fl__api_image_job_free(struct fl__api_image_job *job);
+
+/* Borrow a face worker (loading the engine on first use); NULL with err set
+ * (InternalServerError naming the missing models) when the engine cannot be
+ * loaded. Give it back with fl__api_face_give(). Thread-safe. */
+struct fl_face_worker *fl__api_face_take(struct fl_service *svc, struct fl_err *err);
+void fl__api_face_give(struct fl_service *svc, struct fl_face_worker *w);
 
 /* ============================ Shared handler helpers ============================ */
 
@@ -205,7 +234,12 @@ FL__API_HANDLER(fl__api_op_disassociate_faces);
 FL__API_HANDLER(fl__api_op_tag_resource);
 FL__API_HANDLER(fl__api_op_untag_resource);
 FL__API_HANDLER(fl__api_op_list_tags_for_resource);
-/* detect.c: the image operations (need the face engine) */
+/* image.c: the image operations; each has a prepare step (inference) */
+enum fl_status fl__api_prep_index_faces(struct fl__api_ctx *ctx, json_t *req, struct fl_err *err);
+enum fl_status fl__api_prep_search_by_image(struct fl__api_ctx *ctx, json_t *req,
+                                            struct fl_err *err);
+enum fl_status fl__api_prep_detect_faces(struct fl__api_ctx *ctx, json_t *req, struct fl_err *err);
+enum fl_status fl__api_prep_compare_faces(struct fl__api_ctx *ctx, json_t *req, struct fl_err *err);
 FL__API_HANDLER(fl__api_op_index_faces);
 FL__API_HANDLER(fl__api_op_search_faces_by_image);
 FL__API_HANDLER(fl__api_op_search_users_by_image);

