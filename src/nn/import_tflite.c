@@ -290,7 +290,7 @@ static int prod_of(const struct imp *im, int t, int code)
 /* Interior tensors of a pattern feed only the pattern. */
 static bool single_use(const struct imp *im, int t)
 {
-    return im->n_cons[t] == 1;
+    return t >= 0 && im->n_cons[t] == 1;
 }
 
 /* Is t = f * min(x, 0) for a per-channel f (c channels)? On success
@@ -352,15 +352,13 @@ static bool neg_part(struct imp *im, int t, int c, float *f, int *x, struct matc
             float s;
             a = im->m->ops[p].in[0];
             b = im->m->ops[p].in[1];
-            if ((q = prod_of(im, b, FL_TFL_ABS)) >= 0 && im->m->ops[q].in[0] == a &&
-                single_use(im, b))
+            if ((q = prod_of(im, b, FL_TFL_ABS)) >= 0 && im->m->ops[q].n_in == 1 &&
+                im->m->ops[q].in[0] == a && single_use(im, b))
                 s = 2.0f, *x = a;
-            else if ((q = prod_of(im, a, FL_TFL_ABS)) >= 0 && im->m->ops[q].in[0] == b &&
-                     single_use(im, a))
+            else if ((q = prod_of(im, a, FL_TFL_ABS)) >= 0 && im->m->ops[q].n_in == 1 &&
+                     im->m->ops[q].in[0] == b && single_use(im, a))
                 s = -2.0f, *x = b;
             else
-                return false;
-            if (im->m->ops[q].n_in != 1)
                 return false;
             for (int i = 0; i < c; i++)
                 f[i] *= s;
@@ -386,7 +384,9 @@ static enum fl_status try_prelu(struct imp *im, int oi)
             return FL_OK;
         c = ot->shape[ot->rank - 1];
     }
-    if (c <= 0)
+    /* The slope needs c values from a constant in the file; a larger c is
+     * a lie of the shape field, and not a match. */
+    if (c <= 0 || c > (1 << 16))
         return FL_OK;
     f = fl_malloc((size_t)c * sizeof(float));
     if (!f)
@@ -588,6 +588,8 @@ static enum fl_status emit_conv(struct imp *im, int oi, bool depthwise)
     h = im->shape[op->in[0]][0];
     wd = im->shape[op->in[0]][1];
     c = im->shape[op->in[0]][2];
+    if (op->in[1] < 0)
+        return unsupported(im, oi, "no weights");
     wt = &im->m->tensors[op->in[1]];
     if (wt->rank != 4)
         return unsupported(im, oi, "weights are not 4-D");
@@ -713,6 +715,8 @@ static enum fl_status emit_fc(struct imp *im, int oi)
         return unsupported(im, oi, "fully connected on a dynamic input size");
     n_in = (size_t)im->shape[op->in[0]][0] * (size_t)im->shape[op->in[0]][1] *
            (size_t)im->shape[op->in[0]][2];
+    if (op->in[1] < 0)
+        return unsupported(im, oi, "no weights");
     wt = &im->m->tensors[op->in[1]];
     if (wt->rank != 2 || (size_t)wt->shape[1] != n_in || wt->shape[0] < 1)
         return unsupported(im, oi, "weights do not match the flattened input");
@@ -736,7 +740,7 @@ static enum fl_status emit_fc(struct imp *im, int oi)
 static enum fl_status emit_binary(struct imp *im, int oi)
 {
     const struct fl_tfl_op *op = &im->m->ops[oi];
-    int a = op->in[0], b = op->in[1], xa, xb, id, t_rt, t_k, h, w, c;
+    int a, b, xa, xb, id, t_rt, t_k, h, w, c;
     enum fl_nn_act act = FL_NN_ACT_NONE;
     enum fl_status rc;
     float *tmp = NULL, *neg = NULL;
@@ -744,6 +748,8 @@ static enum fl_status emit_binary(struct imp *im, int oi)
 
     if (op->n_in != 2 || op->n_out != 1)
         return unsupported(im, oi, "wrong number of inputs/outputs");
+    a = op->in[0];
+    b = op->in[1];
     rc = map_act(im, oi, op->opts.act, &act);
     if (rc != FL_OK)
         return rc;
