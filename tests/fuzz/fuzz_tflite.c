@@ -1,14 +1,17 @@
 /* fuzz_tflite.c: libFuzzer target for the TFLite reader and importer.
  *
  * Any byte string must give FL_ERR_CORRUPT / FL_ERR_INVALID_ARG / a model,
- * never a crash, leak or UB. Not built by the Makefile; build and run with
- * (from the repository root, after `make CC=clang SAN=address,undefined`):
+ * never a crash, leak or UB. Not built by the Makefile. Build the library
+ * with coverage instrumentation, then the target (from the repository root):
  *
+ *   make CC=clang SAN=address,undefined,fuzzer-no-link \
+ *       build-address-undefined-fuzzer-no-link/libfacelink.a
  *   clang -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Isrc \
- *       tests/fuzz/fuzz_tflite.c build-address-undefined/libfacelink.a \
+ *       tests/fuzz/fuzz_tflite.c build-address-undefined-fuzzer-no-link/libfacelink.a \
  *       $(pkg-config --libs jansson libcrypto) -lXNNPACK -lpthreadpool -lcpuinfo -lm \
- *       -lpthread -o build-address-undefined/fuzz_tflite
- *   build-address-undefined/fuzz_tflite -max_len=65536 tests/fuzz/corpus_tflite
+ *       -lpthread -o fuzz_tflite
+ *   mkdir -p /tmp/corpus && cp tests/fuzz/corpus_tflite/* /tmp/corpus/
+ *   ./fuzz_tflite -max_len=65536 -rss_limit_mb=2048 -malloc_limit_mb=1024 /tmp/corpus
  *
  * The seeds in corpus_tflite/ are the synthetic models of
  * tests/unit/test_nn_tflite.c (FL_TFLITE_CORPUS_OUT=dir writes them); the
