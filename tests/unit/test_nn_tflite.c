@@ -895,6 +895,89 @@ static void test_synthetic_fp16_conv(void)
     fl_free(b);
 }
 
+/* RESHAPE [1,2,2,3] -> [2,12] (batch entry as in MobileFaceNet's file) then
+ * FULLY_CONNECTED: TFLite flattens row-major over [N,H,W,C]; the expected
+ * values index the input that way, independently of the importer. */
+static void test_synthetic_reshape_fc(void)
+{
+    static const int32_t shape[2] = {2, 12};
+    float wts[24], bias[2] = {0.5f, -0.25f}, in[12], out[2];
+    struct fbb *b = fl_malloc(sizeof(*b));
+    struct fl_err err = {0};
+    struct syn_tensor ts[6] = {
+        {X4(2, 2, 2, 3), T_F32, NULL, 0}, {2, {2, 12}, T_F32, NULL, 0},
+        {1, {2}, T_I32, shape, 8},        {2, {2, 12}, T_F32, wts, 96},
+        {1, {2}, T_F32, bias, 8},         {2, {2, 2}, T_F32, NULL, 0},
+    };
+    struct syn_op ops[2] = {
+        {FL_TFL_RESHAPE, 2, {0, 2}, 1, {1}, 0, 0, {0}},
+        {FL_TFL_FULLY_CONNECTED, 3, {1, 3, 4}, 1, {5}, 0, 0, {0}},
+    };
+    int outs[1] = {5};
+    T_REQUIRE(b != NULL);
+    for (int i = 0; i < 24; i++)
+        wts[i] = (float)((i * 7) % 11) * 0.125f - 0.5f;
+    for (int i = 0; i < 12; i++)
+        in[i] = (float)i * 0.25f - 1.0f;
+    syn_build(b, ts, 6, ops, 2, 0, outs, 1);
+    syn_save(b, "reshape_fc");
+    T_CHECK(syn_run(b, in, 2, 2, 3, out, 2, &err));
+    for (int o = 0; o < 2; o++) {
+        double want = bias[o];
+        for (int y = 0; y < 2; y++)
+            for (int x = 0; x < 2; x++)
+                for (int c = 0; c < 3; c++)
+                    want += (double)wts[o * 12 + (y * 2 + x) * 3 + c] * in[(y * 2 + x) * 3 + c];
+        T_CHECK_NEAR(out[o], want, 1e-5);
+    }
+    fl_free(b);
+}
+
+/* CONV_2D 3x3 stride 2 SAME on 5x4 (odd/even sizes): TF puts the odd pad
+ * at the bottom/right. The reference below walks the TF definition: output
+ * (i, j) reads input row i*s + di - pad_top with pad_top = total/2. */
+static void test_synthetic_same_conv(void)
+{
+    enum { H = 5, W = 4, CI = 2, CO = 3, K = 3, S = 2, OH = 3, OW = 2 };
+    float wts[CO * K * K * CI], bias[CO] = {0.1f, -0.2f, 0.3f}, in[H * W * CI], out[OH * OW * CO];
+    struct fbb *b = fl_malloc(sizeof(*b));
+    struct fl_err err = {0};
+    struct syn_tensor ts[4] = {
+        {X4(1, H, W, CI), T_F32, NULL, 0},
+        {X4(CO, K, K, CI), T_F32, wts, sizeof(wts)},
+        {1, {CO}, T_F32, bias, sizeof(bias)},
+        {X4(1, OH, OW, CO), T_F32, NULL, 0},
+    };
+    /* Conv2DOptions: padding SAME (0), stride_w, stride_h, act RELU (1) */
+    struct syn_op ops[1] = {{FL_TFL_CONV_2D, 3, {0, 1, 2}, 1, {3}, 1, 4, {0, S, S, 1}}};
+    int outs[1] = {3};
+    int pad_top = ((OH - 1) * S + K - H) / 2, pad_left = ((OW - 1) * S + K - W) / 2;
+    T_REQUIRE(b != NULL);
+    for (int i = 0; i < (int)(sizeof(wts) / sizeof(wts[0])); i++)
+        wts[i] = (float)((i * 5) % 13) * 0.1f - 0.6f;
+    for (int i = 0; i < H * W * CI; i++)
+        in[i] = (float)((i * 3) % 7) * 0.3f - 0.9f;
+    syn_build(b, ts, 4, ops, 1, 0, outs, 1);
+    syn_save(b, "same_conv");
+    T_CHECK(syn_run(b, in, H, W, CI, out, OH * OW * CO, &err));
+    for (int i = 0; i < OH; i++)
+        for (int j = 0; j < OW; j++)
+            for (int o = 0; o < CO; o++) {
+                double acc = bias[o];
+                for (int di = 0; di < K; di++)
+                    for (int dj = 0; dj < K; dj++) {
+                        int y = i * S + di - pad_top, x = j * S + dj - pad_left;
+                        if (y < 0 || y >= H || x < 0 || x >= W)
+                            continue;
+                        for (int c = 0; c < CI; c++)
+                            acc += (double)wts[((o * K + di) * K + dj) * CI + c] *
+                                   in[(y * W + x) * CI + c];
+                    }
+                T_CHECK_NEAR(out[(i * OW + j) * CO + o], acc > 0 ? acc : 0.0, 1e-5);
+            }
+    fl_free(b);
+}
+
 int main(int argc, char **argv)
 {
     t_init(argc, argv);
@@ -906,6 +989,8 @@ int main(int argc, char **argv)
     T_RUN(test_synthetic_prelu);
     T_RUN(test_synthetic_softmax);
     T_RUN(test_synthetic_fp16_conv);
+    T_RUN(test_synthetic_reshape_fc);
+    T_RUN(test_synthetic_same_conv);
     T_RUN(test_mtcnn_golden_ref);
     T_RUN(test_mtcnn_golden_xnnpack);
     T_RUN(test_mobilefacenet_golden_ref);
