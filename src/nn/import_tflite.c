@@ -75,6 +75,7 @@ struct imp {
     int *fold;       /* [n_ops]: 0 none, 1 prelu, 2 softmax */
     int *fold_x;     /* [n_ops]: the pattern's input tensor */
     float **fold_slope; /* [n_ops]: prelu slope [C] (owned) */
+    bool builder_failed; /* a builder call returned -1: its sticky error wins */
 };
 
 static enum fl_status unsupported(struct imp *im, int op_idx, const char *why)
@@ -548,6 +549,8 @@ static enum fl_status in_val(struct imp *im, int oi, int t, int *out)
 
 static void set_out(struct imp *im, int t, int id, int h, int w, int c)
 {
+    if (id < 0)
+        im->builder_failed = true;
     im->id[t] = id;
     im->shape[t][0] = h;
     im->shape[t][1] = w;
@@ -1288,10 +1291,10 @@ struct fl_nn_model *fl_nn_tflite_import(const void *p, size_t n, enum fl_nn_tfli
         goto out;
     }
     set_out(&im, in_t, fl_nn_input(im.g, in_h, in_w, in_c), in_h, in_w, in_c);
-    for (int i = 0; i < m.n_ops && rc == FL_OK; i++)
+    for (int i = 0; i < m.n_ops && rc == FL_OK && !im.builder_failed; i++)
         if (!im.absorbed[i])
             rc = emit_op(&im, i);
-    for (int i = 0; i < m.n_outputs && rc == FL_OK; i++) {
+    for (int i = 0; i < m.n_outputs && rc == FL_OK && !im.builder_failed; i++) {
         int t = m.outputs[i];
         if (im.id[t] < 0)
             rc = fl_err_set(err, FL_ERR_INVALID_ARG, "tflite: output '%s' is not computed",
@@ -1301,7 +1304,9 @@ struct fl_nn_model *fl_nn_tflite_import(const void *p, size_t n, enum fl_nn_tfli
     }
     if (rc != FL_OK)
         goto out;
-    set_meta(&im, p, n, in_h, in_w, in_c);
+    /* After a builder failure model_new reports the graph's sticky error. */
+    if (!im.builder_failed)
+        set_meta(&im, p, n, in_h, in_w, in_c);
     model = fl_nn_model_new(im.g, err);
     im.g = NULL;
 out:
