@@ -1136,6 +1136,11 @@ static void set_meta(struct imp *im, const void *p, size_t n, int in_h, int in_w
         fl_nn_meta_set(im->g, "input_mean", "127.5");
         fl_nn_meta_set(im->g, "input_std", "128");
         fl_nn_meta_set(im->g, "input_layout", ni->layout);
+        if (!strcmp(ni->layout, "transposed_wh"))
+            fl_nn_meta_set(im->g, "input_note",
+                           "MTCNN.kt feeds the image transposed: the tensor is [W][H][3] with "
+                           "tensor[x][y] = pixel(x, y); outputs keep that layout "
+                           "(PNet map is outW x outH)");
         if (strncmp(sha, ni->sha256_prefix, strlen(ni->sha256_prefix)) != 0)
             FL_LOG_W("tflite: %s has sha256 %.16s..., not the expo 1.0.24 file (%s...)", ni->file,
                      sha, ni->sha256_prefix);
@@ -1285,7 +1290,7 @@ struct fl_nn_model *fl_nn_tflite_import(const void *p, size_t n, enum fl_nn_tfli
     fl_err_clear(err);
 
     /* Pass 2: emission. */
-    im.g = fl_nn_graph_new(in->name[0] ? in->name : "tflite");
+    im.g = fl_nn_graph_new(nets[net].id ? nets[net].id : in->name[0] ? in->name : "tflite");
     if (!im.g) {
         rc = nomem(&im);
         goto out;

