@@ -144,6 +144,7 @@ static const char *const op_names[FL__NN_OP_COUNT_] = {
     [FL__NN_OP_SOFTMAX] = "softmax", [FL__NN_OP_RESIZE] = "resize_bilinear",
 };
 
+/* Human name of an op type for messages ("?" if unknown). */
 static const char *op_name(int type)
 {
     if (type < 0 || type >= FL__NN_OP_COUNT_)
@@ -313,6 +314,7 @@ enum fl_status fl__nn_infer_shapes(const struct fl__nn_ir *ir, int in_h, int in_
 
 /* ================================ Builder ================================ */
 
+/* A known activation (LEAKY needs a finite alpha). */
 static bool act_valid(int act, float alpha)
 {
     if (act < FL_NN_ACT_NONE || act > FL_NN_ACT_TANH)
@@ -320,6 +322,7 @@ static bool act_valid(int act, float alpha)
     return act != FL_NN_ACT_LEAKY || isfinite(alpha);
 }
 
+/* Every side in [0, FL__NN_MAX_DIM]. */
 static bool pad_valid(struct fl_nn_pad4 p)
 {
     return p.top >= 0 && p.left >= 0 && p.bottom >= 0 && p.right >= 0 && p.top <= FL__NN_MAX_DIM &&
@@ -380,6 +383,7 @@ static const char *check_params(const struct fl__nn_op *op)
     return NULL;
 }
 
+/* Ops with two inputs. */
 static bool is_binary(int type)
 {
     return type == FL__NN_OP_ADD || type == FL__NN_OP_MUL || type == FL__NN_OP_CONCAT;
@@ -557,6 +561,7 @@ int fl_nn_fc(struct fl_nn_graph *g, int x, const float *w, const float *bias, in
     return fl__nn_graph_add_op(g, &op, w, bias);
 }
 
+/* Add an op with no window parameters; see fl__nn_graph_add_op(). */
 static int simple_op(struct fl_nn_graph *g, int type, int a, int b, int act, float alpha,
                      const float *w, const float *bias)
 {

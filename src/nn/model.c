@@ -180,6 +180,8 @@ struct wcur {
     size_t off; /* bytes written (or measured) */
 };
 
+/* Append n bytes (only count them while measuring). The w_* helpers below
+ * write little-endian integers (the host is little-endian) and strings. */
 static void w_bytes(struct wcur *c, const void *src, size_t n)
 {
     if (c->p && n)
@@ -204,6 +206,7 @@ static void w_str(struct wcur *c, const char *s)
     w_bytes(c, s, n);
 }
 
+/* x rounded up to a multiple of 64. */
 static size_t align64(size_t x)
 {
     return (x + 63) & ~(size_t)63;
@@ -291,6 +294,8 @@ struct rcur {
     bool bad;   /* ran past the end */
 };
 
+/* Copy n bytes out, or mark the cursor bad if they run past c->n. The r_*
+ * helpers below return 0 once the cursor is bad; callers check c->bad. */
 static bool r_bytes(struct rcur *c, void *dst, size_t n)
 {
     if (c->bad || n > c->n - c->off) {
