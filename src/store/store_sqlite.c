@@ -312,17 +312,18 @@ static void mem_shutdown(void *ud)
 }
 
 static pthread_once_t sqlite_once = PTHREAD_ONCE_INIT;
-static int sqlite_init_rc = SQLITE_OK;
 
-/* Once per process: route SQLite's heap through fl_malloc (when SQLite was
- * not initialised by someone else first), then initialise SQLite. */
+/* Once per process, before SQLite is initialised: route its heap through
+ * fl_malloc (refused when someone initialised SQLite before us; then its
+ * heap is simply not counted). sqlite3_initialize() itself runs at every
+ * open: it is cheap once done, thread-safe, and may be retried after it
+ * failed for lack of memory. */
 static void sqlite_setup(void)
 {
     static const sqlite3_mem_methods mem = {mem_malloc, mem_free,     mem_realloc, mem_size,
                                             mem_roundup, mem_init, mem_shutdown, NULL};
     if (sqlite3_config(SQLITE_CONFIG_MALLOC, &mem) != SQLITE_OK)
         FL_LOG_D("store: SQLite already initialised; its heap is not counted");
-    sqlite_init_rc = sqlite3_initialize();
 }
 
 /* ================================ Errors ================================ */
@@ -823,8 +824,9 @@ enum fl_status fl__store_sqlite_open(const char *path, const struct fl_store_opt
     char journal[16] = "";
 
     pthread_once(&sqlite_once, sqlite_setup);
-    if (sqlite_init_rc != SQLITE_OK)
-        return sq_fail(NULL, sqlite_init_rc, "initialise SQLite", err);
+    src = sqlite3_initialize();
+    if (src != SQLITE_OK)
+        return sq_fail(NULL, src, "initialise SQLite", err);
     s = fl_calloc(1, sizeof(*s));
     if (!s)
         return fl_err_set(err, FL_ERR_NOMEM, "store: out of memory");
