@@ -531,3 +531,11 @@ enum fl_status fl_store_changes_prune(struct fl_store *st, uint64_t upto, struct
     FL_ASSERT(st);
     return st->m->x_changes_prune(st, upto, err);
 }
+
+/* ============================== Maintenance ============================== */
+
+enum fl_status fl_store_check(struct fl_store *st, struct fl_err *err)
+{
+    FL_ASSERT(st);
+    return st->m->x_check(st, err);
+}

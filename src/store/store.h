@@ -323,6 +323,8 @@ struct fl_store_methods {
                                       struct fl_arena *a, struct fl_store_change_list *out,
                                       struct fl_err *err);
     enum fl_status (*x_changes_prune)(struct fl_store *st, uint64_t upto, struct fl_err *err);
+
+    enum fl_status (*x_check)(struct fl_store *st, struct fl_err *err);
 };
 
 /* The base object every backend embeds first. */
@@ -505,5 +507,13 @@ enum fl_status fl_store_changes_since(struct fl_store *st, uint64_t after, size_
                                       struct fl_err *err);
 /* Drop changes with seq <= upto (all followers have seen them). */
 enum fl_status fl_store_changes_prune(struct fl_store *st, uint64_t upto, struct fl_err *err);
+
+/* ============================== Maintenance ============================== */
+
+/* Full consistency check of the database (SQLite: PRAGMA integrity_check and
+ * foreign_key_check). FL_OK, or FL_ERR_CORRUPT with the first problem in the
+ * message. Reads the whole file: for `facelink doctor`-style tools and
+ * tests, not for every start-up of a large store. */
+enum fl_status fl_store_check(struct fl_store *st, struct fl_err *err);
 
 #endif /* FL_STORE_H */

@@ -107,6 +107,8 @@ enum sq_stmt {
     S_JOB_INSERT,
     S_JOB_UPDATE,
     S_JOB_GET,
+    S_INTEGRITY,
+    S_FK_CHECK,
     S_COUNT_
 };
 
@@ -230,6 +232,11 @@ static const char *const stmt_sql[] = {
     /* Job ?1: id, type, collection, state, progress, params, message, created, updated. */
     [S_JOB_GET] = "SELECT id, type, collection, state, progress, params, message, created, "
                   "updated FROM jobs WHERE id = ?1",
+
+    /* Consistency: the first problem found ("ok" when none), and the first
+     * row that breaks a foreign key (no row when none). */
+    [S_INTEGRITY] = "PRAGMA integrity_check(1)",
+    [S_FK_CHECK] = "PRAGMA foreign_key_check",
 };
 /* clang-format on */
 _Static_assert(FL_ARRAY_LEN(stmt_sql) == S_COUNT_, "stmt_sql out of sync with enum sq_stmt");
@@ -833,7 +840,7 @@ enum fl_status fl__store_sqlite_open(const char *path, const struct fl_store_opt
     s->base.m = &sq_methods;
     src = sqlite3_open_v2(path, &s->db, flags, NULL);
     if (src != SQLITE_OK) {
-        rc = s->db ? sq_fail(s->db, src, path, err) : sq_fail(NULL, src, path, err);
+        rc = sq_fail(s->db, src, path, err);
         if (rc != FL_ERR_NOMEM && rc != FL_ERR_CORRUPT)
             rc = fl_err_set(err, FL_ERR_IO, "store: cannot open %s: %s", path,
                             s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(src));
@@ -1973,6 +1980,39 @@ static enum fl_status sq_changes_prune(struct fl_store *st, uint64_t upto, struc
     return exec_stmt(s, q, "prune changes", err);
 }
 
+/* ============================== Maintenance ============================== */
+
+static enum fl_status sq_check(struct fl_store *st, struct fl_err *err)
+{
+    struct sq_store *s = sq(st);
+    sqlite3_stmt *q = stmt(s, S_INTEGRITY);
+    enum fl_status ret = FL_OK;
+    int rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW) {
+        const unsigned char *t = sqlite3_column_text(q, 0);
+        if (!t)
+            ret = sq_fail(s->db, SQLITE_NOMEM, "integrity check", err);
+        else if (strcmp((const char *)t, "ok") != 0)
+            ret = fl_err_set(err, FL_ERR_CORRUPT, "store: integrity check: %s", (const char *)t);
+    } else {
+        ret = sq_fail(s->db, rc, "integrity check", err);
+    }
+    done(q);
+    if (ret != FL_OK)
+        return ret;
+    q = stmt(s, S_FK_CHECK);
+    rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW) {
+        const unsigned char *t = sqlite3_column_text(q, 0);
+        ret = fl_err_set(err, FL_ERR_CORRUPT, "store: a row of %s breaks a foreign key",
+                         t ? (const char *)t : "?");
+    } else if (rc != SQLITE_DONE) {
+        ret = sq_fail(s->db, rc, "foreign key check", err);
+    }
+    done(q);
+    return ret;
+}
+
 /* ================================ The table ================================ */
 
 static const struct fl_store_methods sq_methods = {
@@ -2004,4 +2044,5 @@ static const struct fl_store_methods sq_methods = {
     .x_change_seq = sq_change_seq,
     .x_changes_since = sq_changes_since,
     .x_changes_prune = sq_changes_prune,
+    .x_check = sq_check,
 };

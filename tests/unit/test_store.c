@@ -761,6 +761,24 @@ static enum fl_status scan_cb(void *ud, int64_t key, const char *face_id, const 
     return FL_OK;
 }
 
+struct scan_sum {
+    long n;
+    double sum;
+};
+
+/* Sums every embedding value into ud (struct scan_sum). */
+static enum fl_status scan_sum_cb(void *ud, int64_t key, const char *face_id, const float *e,
+                                  uint32_t dim)
+{
+    struct scan_sum *acc = ud;
+    (void)key;
+    (void)face_id;
+    for (uint32_t i = 0; i < dim; i++)
+        acc->sum += e[i];
+    acc->n++;
+    return FL_OK;
+}
+
 static void test_faces_scan(void)
 {
     enum { N = 40, DIM = 32 };
@@ -1235,6 +1253,86 @@ static void test_changes(void)
     fl_store_close(st);
 }
 
+/* ============================== Maintenance ============================== */
+
+static void test_check_and_read_only(void)
+{
+    char path[300];
+    struct fl_store *st = open_store(db_path(path, sizeof(path)));
+    struct fl_store *ro = NULL;
+    struct fl_store_opts opts = {.read_only = 1};
+    struct fl_store_face f;
+    float emb[4];
+    struct fl_rng rng;
+    struct fl_arena a;
+    struct fl_store_collection c;
+    struct fl_err e;
+    sqlite3 *db = NULL;
+
+    T_REQUIRE(st != NULL);
+    fl_rng_seed(&rng, 15);
+    fl_arena_init(&a, 0);
+    T_REQUIRE(make_collection(st, "c", 4) == FL_OK);
+    make_face(&f, &rng, emb, 4);
+    T_REQUIRE(fl_store_faces_put(st, "c", &f, 1, NULL) == FL_OK);
+    T_CHECK_EQ_INT(fl_store_check(st, &e), FL_OK);
+
+    /* a read-only store reads, and refuses writes without changing anything */
+    T_REQUIRE(fl_store_open(path, &opts, &ro, &e) == FL_OK);
+    T_CHECK_EQ_INT(fl_store_collection_get(ro, "c", &a, &c, &e), FL_OK);
+    T_CHECK_EQ_INT(c.face_count, 1);
+    T_CHECK(make_collection(ro, "d", 4) != FL_OK);
+    T_CHECK_EQ_INT(fl_store_collection_get(st, "d", &a, &c, &e), FL_ERR_NOT_FOUND);
+    fl_store_close(ro);
+
+    /* a row written behind the store's back that breaks a foreign key */
+    T_REQUIRE(sqlite3_open(path, &db) == SQLITE_OK);
+    T_CHECK(sqlite3_exec(db, "PRAGMA foreign_keys = OFF; UPDATE faces SET collection = 'gone'",
+                         NULL, NULL, NULL) == SQLITE_OK);
+    sqlite3_close(db);
+    T_CHECK_EQ_INT(fl_store_check(st, &e), FL_ERR_CORRUPT);
+    T_CHECK(strstr(e.msg, "faces") != NULL);
+    fl_arena_fini(&a);
+    fl_store_close(st);
+}
+
+/* Many faces through the scan, with rates printed (no assertion on speed). */
+static void test_scan_many(void)
+{
+    enum { N = 5000, DIM = 128, B = 50 };
+    char path[300];
+    struct fl_store *st = open_store(db_path(path, sizeof(path)));
+    static struct fl_store_face f[B];
+    static float emb[B][DIM];
+    static double want_sum;
+    struct fl_rng rng;
+    uint64_t t0, t1, t2;
+    struct scan_sum acc = {0, 0};
+
+    T_REQUIRE(st != NULL);
+    fl_rng_seed(&rng, 16);
+    T_REQUIRE(make_collection(st, "c", DIM) == FL_OK);
+    want_sum = 0;
+    t0 = fl_time_mono_ns();
+    for (int b = 0; b < N / B; b++) {
+        for (int i = 0; i < B; i++) {
+            make_face(&f[i], &rng, emb[i], DIM);
+            for (int k = 0; k < DIM; k++)
+                want_sum += emb[i][k];
+        }
+        T_REQUIRE(fl_store_faces_put(st, "c", f, B, NULL) == FL_OK);
+    }
+    t1 = fl_time_mono_ns();
+    T_REQUIRE(fl_store_faces_scan(st, "c", scan_sum_cb, &acc, NULL) == FL_OK);
+    t2 = fl_time_mono_ns();
+    T_CHECK_EQ_INT(acc.n, N);
+    T_CHECK_NEAR(acc.sum, want_sum, 1e-6 * N * DIM);
+    printf("# %d faces dim %d: put %.0f faces/s (batches of %d, one commit each), "
+           "scan %.0f faces/s (%s)\n",
+           N, DIM, N / ((double)(t1 - t0) * 1e-9), B, N / ((double)(t2 - t1) * 1e-9), g_dir);
+    fl_store_close(st);
+}
+
 /* ============================== Threads ============================== */
 
 struct writer_arg {
@@ -1554,6 +1652,8 @@ int main(int argc, char **argv)
     T_RUN(test_jobs);
     T_RUN(test_collection_delete_cascades);
     T_RUN(test_changes);
+    T_RUN(test_check_and_read_only);
+    T_RUN(test_scan_many);
     T_RUN(test_threads_one_file);
     T_RUN(test_torture_faces_put_delete);
     T_RUN(test_torture_users);
