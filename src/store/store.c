@@ -478,6 +478,9 @@ enum fl_status fl_store_job_create(struct fl_store *st, const struct fl_store_jo
         rc = check_opt_str("job collection", job->collection, FL_STORE_COLLECTION_ID_MAX, err);
     if (rc != FL_OK)
         return rc;
+    FL_ASSERT(job->state >= FL_STORE_JOB_QUEUED && job->state <= FL_STORE_JOB_FAILED);
+    if (!(job->progress >= 0.0 && job->progress <= 1.0))
+        return fl_err_set(err, FL_ERR_INVALID_ARG, "store: job progress not in [0,1]");
     return st->m->x_job_create(st, job, err);
 }
 
@@ -490,6 +493,7 @@ enum fl_status fl_store_job_update(struct fl_store *st, const char *id,
     rc = check_str("job id", id, FL_STORE_NAME_MAX, err);
     if (rc != FL_OK)
         return rc;
+    FL_ASSERT(state >= FL_STORE_JOB_QUEUED && state <= FL_STORE_JOB_FAILED);
     if (!(progress >= 0.0 && progress <= 1.0))
         return fl_err_set(err, FL_ERR_INVALID_ARG, "store: job progress not in [0,1]");
     return st->m->x_job_update(st, id, state, progress, message, err);

@@ -163,7 +163,7 @@ enum fl_store_change_op {
     FL_STORE_CHANGE_FACE_DELETE = 4, /* face_key, id = FaceId */
     FL_STORE_CHANGE_FACE_USER = 5,   /* face associated/disassociated; id = FaceId */
     FL_STORE_CHANGE_USER_CREATE = 6, /* id = UserId */
-    FL_STORE_CHANGE_USER_DELETE = 7, /* id = UserId */
+    FL_STORE_CHANGE_USER_DELETE = 7, /* id = UserId; its faces were disassociated with it */
     FL_STORE_CHANGE_TAGS = 8,        /* tags of the collection changed */
 };
 
@@ -483,8 +483,8 @@ enum fl_status fl_store_tags_list(struct fl_store *st, const char *collection, s
 
 /* ================================== Jobs ================================== */
 
-/* Record a new job (created = updated = now). FL_ERR_EXISTS if the id is
- * taken. */
+/* Record a new job (created = updated = now; progress in [0,1]).
+ * FL_ERR_EXISTS if the id is taken. */
 enum fl_status fl_store_job_create(struct fl_store *st, const struct fl_store_job *job,
                                    struct fl_err *err);
 /* Update state, progress (0..1) and message (NULL clears it); updated = now.
