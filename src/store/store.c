@@ -35,8 +35,7 @@ static enum fl_status check_str(const char *what, const char *s, size_t max, str
 }
 
 /* As check_str, but NULL is allowed. */
-static enum fl_status check_opt_str(const char *what, const char *s, size_t max,
-                                    struct fl_err *err)
+static enum fl_status check_opt_str(const char *what, const char *s, size_t max, struct fl_err *err)
 {
     return s ? check_str(what, s, max, err) : FL_OK;
 }
@@ -200,8 +199,8 @@ enum fl_status fl_store_faces_put(struct fl_store *st, const char *collection,
         if (rc == FL_OK)
             rc = check_str("image id", f->image_id, FL_UUID_STR_LEN, err);
         if (rc == FL_OK)
-            rc = check_opt_str("external image id", f->external_image_id,
-                               FL_STORE_EXTERNAL_ID_MAX, err);
+            rc = check_opt_str("external image id", f->external_image_id, FL_STORE_EXTERNAL_ID_MAX,
+                               err);
         if (rc == FL_OK)
             rc = check_opt_str("user id", f->user_id, FL_STORE_USER_ID_MAX, err);
         if (rc == FL_OK) {
@@ -211,8 +210,7 @@ enum fl_status fl_store_faces_put(struct fl_store *st, const char *collection,
         if (rc != FL_OK)
             return rc;
         if (!f->embedding || f->dim == 0 || f->dim > FL_STORE_DIM_MAX)
-            return fl_err_set(err, FL_ERR_INVALID_ARG, "store: face %zu has no valid embedding",
-                              i);
+            return fl_err_set(err, FL_ERR_INVALID_ARG, "store: face %zu has no valid embedding", i);
         FL_ASSERT(f->crop != NULL || f->crop_len == 0);
     }
     return st->m->x_faces_put(st, collection, faces, n, err);
@@ -306,8 +304,8 @@ enum fl_status fl_store_faces_find_by_image(struct fl_store *st, const char *col
     return st->m->x_faces_find_by_image(st, collection, image_id, external_image_id, a, out, err);
 }
 
-enum fl_status fl_store_faces_scan(struct fl_store *st, const char *collection,
-                                   fl_store_scan_fn fn, void *ud, struct fl_err *err)
+enum fl_status fl_store_faces_scan(struct fl_store *st, const char *collection, fl_store_scan_fn fn,
+                                   void *ud, struct fl_err *err)
 {
     enum fl_status rc;
     FL_ASSERT(st && collection && fn);
@@ -348,8 +346,8 @@ enum fl_status fl_store_user_get(struct fl_store *st, const char *collection, co
 }
 
 enum fl_status fl_store_users_list(struct fl_store *st, const char *collection, const char *after,
-                                   size_t limit, struct fl_arena *a,
-                                   struct fl_store_user_page *out, struct fl_err *err)
+                                   size_t limit, struct fl_arena *a, struct fl_store_user_page *out,
+                                   struct fl_err *err)
 {
     enum fl_status rc;
     FL_ASSERT(st && collection && a && out);
@@ -393,8 +391,8 @@ enum fl_status fl_store_faces_associate(struct fl_store *st, const char *collect
         rc = check_ids("face id", face_ids, n, FL_UUID_STR_LEN, err);
     if (rc != FL_OK)
         return rc;
-    return st->m->x_faces_associate(st, collection, user_id, face_ids, n, max_faces_per_user,
-                                    token, out, out_status, err);
+    return st->m->x_faces_associate(st, collection, user_id, face_ids, n, max_faces_per_user, token,
+                                    out, out_status, err);
 }
 
 enum fl_status fl_store_faces_disassociate(struct fl_store *st, const char *collection,
@@ -415,8 +413,8 @@ enum fl_status fl_store_faces_disassociate(struct fl_store *st, const char *coll
         rc = check_ids("face id", face_ids, n, FL_UUID_STR_LEN, err);
     if (rc != FL_OK)
         return rc;
-    return st->m->x_faces_disassociate(st, collection, user_id, face_ids, n, token, out,
-                                       out_status, err);
+    return st->m->x_faces_disassociate(st, collection, user_id, face_ids, n, token, out, out_status,
+                                       err);
 }
 
 /* ================================== Tags ================================== */

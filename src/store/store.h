@@ -58,14 +58,14 @@
 /* ================================ Limits ================================ */
 
 #define FL_STORE_COLLECTION_ID_MAX 255 /* bytes, as Rekognition's CollectionId */
-#define FL_STORE_USER_ID_MAX 128
-#define FL_STORE_EXTERNAL_ID_MAX 255
-#define FL_STORE_TOKEN_MAX 64       /* ClientRequestToken */
-#define FL_STORE_TAG_KEY_MAX 128
-#define FL_STORE_TAG_VALUE_MAX 256
-#define FL_STORE_NAME_MAX 255       /* model ids, model versions, job ids and types */
-#define FL_STORE_DIM_MAX 4096       /* embedding dimension */
-#define FL_STORE_PAGE_MAX 100000    /* largest limit a page request may ask for */
+#define FL_STORE_USER_ID_MAX       128
+#define FL_STORE_EXTERNAL_ID_MAX   255
+#define FL_STORE_TOKEN_MAX         64 /* ClientRequestToken */
+#define FL_STORE_TAG_KEY_MAX       128
+#define FL_STORE_TAG_VALUE_MAX     256
+#define FL_STORE_NAME_MAX          255    /* model ids, model versions, job ids and types */
+#define FL_STORE_DIM_MAX           4096   /* embedding dimension */
+#define FL_STORE_PAGE_MAX          100000 /* largest limit a page request may ask for */
 
 /* ================================ Records ================================ */
 
@@ -92,24 +92,24 @@ struct fl_store_bbox {
  * results, strings and blobs live in the arena; embedding/crop are NULL unless
  * asked for with FL_STORE_WANT_EMBEDDING / FL_STORE_WANT_CROP. */
 struct fl_store_face {
-    int64_t key;                          /* store-assigned, > 0, never reused: the index's id */
-    char face_id[FL_UUID_STR_LEN + 1];    /* FaceId, unique within its collection */
-    char image_id[FL_UUID_STR_LEN + 1];   /* ImageId */
-    const char *external_image_id;        /* ExternalImageId or NULL */
-    const char *user_id;                  /* UserId or NULL */
+    int64_t key;                        /* store-assigned, > 0, never reused: the index's id */
+    char face_id[FL_UUID_STR_LEN + 1];  /* FaceId, unique within its collection */
+    char image_id[FL_UUID_STR_LEN + 1]; /* ImageId */
+    const char *external_image_id;      /* ExternalImageId or NULL */
+    const char *user_id;                /* UserId or NULL */
     struct fl_store_bbox bbox;
-    float confidence;                     /* 0..100 */
-    const char *model_version;            /* IndexFacesModelVersion */
-    const float *embedding;               /* dim floats, or NULL (results only) */
-    uint32_t dim;                         /* embedding length; set in results even without it */
-    const void *crop;                     /* aligned crop bytes (opaque to the store) or NULL */
-    size_t crop_len;                      /* bytes */
-    double created;                       /* epoch seconds */
+    float confidence;          /* 0..100 */
+    const char *model_version; /* IndexFacesModelVersion */
+    const float *embedding;    /* dim floats, or NULL (results only) */
+    uint32_t dim;              /* embedding length; set in results even without it */
+    const void *crop;          /* aligned crop bytes (opaque to the store) or NULL */
+    size_t crop_len;           /* bytes */
+    double created;            /* epoch seconds */
 };
 
 /* Flags for face reads: which heavy columns to fetch. */
 #define FL_STORE_WANT_EMBEDDING 1u
-#define FL_STORE_WANT_CROP 2u
+#define FL_STORE_WANT_CROP      2u
 
 /* User status; persisted, append-only, values fixed (Rekognition's UserStatus). */
 enum fl_store_user_status {
@@ -149,9 +149,9 @@ struct fl_store_job {
     const char *type;       /* "reindex", ... */
     const char *collection; /* may be NULL; not a foreign key (jobs outlive collections) */
     enum fl_store_job_state state;
-    double progress;        /* 0..1 */
-    const char *params;     /* JSON text, opaque to the store; may be NULL */
-    const char *message;    /* status message or NULL */
+    double progress;         /* 0..1 */
+    const char *params;      /* JSON text, opaque to the store; may be NULL */
+    const char *message;     /* status message or NULL */
     double created, updated; /* epoch seconds; output only (create sets both to now) */
 };
 
@@ -180,7 +180,7 @@ struct fl_store_change {
 
 /* Per-item outcome of deletes and (dis)associations. */
 enum fl_store_outcome_code {
-    FL_STORE_DONE = 0,          /* deleted / associated (or already was) / disassociated */
+    FL_STORE_DONE = 0, /* deleted / associated (or already was) / disassociated */
     FL_STORE_FACE_NOT_FOUND = 1,
     FL_STORE_FACE_HAS_USER = 2,       /* delete refused: face is associated to `user_id` */
     FL_STORE_FACE_OTHER_USER = 3,     /* face is associated to another user, `user_id` */
@@ -224,12 +224,12 @@ struct fl_store_change_list {
 /* A face listing (ListFaces). Filters combine with AND. */
 struct fl_store_face_query {
     const char *collection;
-    const char *user_id;          /* only faces of this user, or NULL */
-    const char *const *face_ids;  /* only these faces (n_face_ids of them), or NULL */
+    const char *user_id;         /* only faces of this user, or NULL */
+    const char *const *face_ids; /* only these faces (n_face_ids of them), or NULL */
     size_t n_face_ids;
-    const char *after;            /* last FaceId of the previous page, NULL/"" for the first */
-    size_t limit;                 /* 1..FL_STORE_PAGE_MAX */
-    unsigned flags;               /* FL_STORE_WANT_* */
+    const char *after; /* last FaceId of the previous page, NULL/"" for the first */
+    size_t limit;      /* 1..FL_STORE_PAGE_MAX */
+    unsigned flags;    /* FL_STORE_WANT_* */
 };
 
 /* Called for every face of a collection by fl_store_faces_scan(). Pointers
@@ -278,8 +278,8 @@ struct fl_store_methods {
                                             const char *image_id, const char *external_image_id,
                                             struct fl_arena *a, struct fl_store_face_list *out,
                                             struct fl_err *err);
-    enum fl_status (*x_faces_scan)(struct fl_store *st, const char *collection,
-                                   fl_store_scan_fn fn, void *ud, struct fl_err *err);
+    enum fl_status (*x_faces_scan)(struct fl_store *st, const char *collection, fl_store_scan_fn fn,
+                                   void *ud, struct fl_err *err);
 
     enum fl_status (*x_user_create)(struct fl_store *st, const char *collection,
                                     const char *user_id, const char *token, struct fl_err *err);
@@ -414,8 +414,8 @@ enum fl_status fl_store_faces_find_by_image(struct fl_store *st, const char *col
 /* Stream (key, FaceId, embedding) of every face of a collection in FaceId
  * order, from one consistent snapshot, with O(dim) memory: for rebuilding the vector
  * index. Returns the callback's first non-OK status, or a store error. */
-enum fl_status fl_store_faces_scan(struct fl_store *st, const char *collection,
-                                   fl_store_scan_fn fn, void *ud, struct fl_err *err);
+enum fl_status fl_store_faces_scan(struct fl_store *st, const char *collection, fl_store_scan_fn fn,
+                                   void *ud, struct fl_err *err);
 
 /* ================================= Users ================================= */
 
@@ -438,8 +438,8 @@ enum fl_status fl_store_user_get(struct fl_store *st, const char *collection, co
 /* A page of users ordered by UserId. FL_ERR_NOT_FOUND if the collection is
  * missing. */
 enum fl_status fl_store_users_list(struct fl_store *st, const char *collection, const char *after,
-                                   size_t limit, struct fl_arena *a,
-                                   struct fl_store_user_page *out, struct fl_err *err);
+                                   size_t limit, struct fl_arena *a, struct fl_store_user_page *out,
+                                   struct fl_err *err);
 /* Delete a user after disassociating its faces. FL_ERR_NOT_FOUND. */
 enum fl_status fl_store_user_delete(struct fl_store *st, const char *collection,
                                     const char *user_id, const char *token, struct fl_err *err);

@@ -51,7 +51,7 @@
 #include <string.h>
 
 #define FL_SQLITE_APP_ID 0x464c4b31 /* "FLK1" in PRAGMA application_id */
-#define DEFAULT_BUSY_MS 5000
+#define DEFAULT_BUSY_MS  5000
 
 /* =========================== Prepared statements =========================== */
 
@@ -243,8 +243,8 @@ _Static_assert(FL_ARRAY_LEN(stmt_sql) == S_COUNT_, "stmt_sql out of sync with en
 
 /* The backend object. */
 struct sq_store {
-    struct fl_store base; /* must be first */
-    sqlite3 *db;          /* owned */
+    struct fl_store base;         /* must be first */
+    sqlite3 *db;                  /* owned */
     sqlite3_stmt *stmt[S_COUNT_]; /* owned; prepared at open */
 };
 
@@ -327,7 +327,7 @@ static pthread_once_t sqlite_once = PTHREAD_ONCE_INIT;
  * failed for lack of memory. */
 static void sqlite_setup(void)
 {
-    static const sqlite3_mem_methods mem = {mem_malloc, mem_free,     mem_realloc, mem_size,
+    static const sqlite3_mem_methods mem = {mem_malloc,  mem_free, mem_realloc,  mem_size,
                                             mem_roundup, mem_init, mem_shutdown, NULL};
     if (sqlite3_config(SQLITE_CONFIG_MALLOC, &mem) != SQLITE_OK)
         FL_LOG_D("store: SQLite already initialised; its heap is not counted");
@@ -663,8 +663,8 @@ static enum fl_status read_face(sqlite3_stmt *st, unsigned flags, struct fl_aren
         if (!b && sqlite3_errcode(sqlite3_db_handle(st)) == SQLITE_NOMEM)
             return fl_err_set(err, FL_ERR_NOMEM, "store: out of memory reading an embedding");
         if (!b || (size_t)nb != (size_t)dim * 4)
-            return fl_err_set(err, FL_ERR_CORRUPT, "store: embedding of %d bytes for dim %lld",
-                              nb, (long long)dim);
+            return fl_err_set(err, FL_ERR_CORRUPT, "store: embedding of %d bytes for dim %lld", nb,
+                              (long long)dim);
         e = fl_arena_alloc(a, (size_t)nb, alignof(max_align_t));
         if (!e)
             return fl_err_set(err, FL_ERR_NOMEM, "store: out of memory (arena)");
@@ -970,8 +970,7 @@ static enum fl_status sq_collection_list(struct fl_store *st, const char *after,
     return FL_OK;
 }
 
-static enum fl_status sq_collection_delete(struct fl_store *st, const char *id,
-                                           struct fl_err *err)
+static enum fl_status sq_collection_delete(struct fl_store *st, const char *id, struct fl_err *err)
 {
     struct sq_store *s = sq(st);
     sqlite3_stmt *q = stmt(s, S_COLL_DELETE);
@@ -1002,8 +1001,8 @@ static enum fl_status user_read(struct sq_store *s, const char *collection, cons
     if (rc == SQLITE_ROW) {
         sqlite3_int64 status = sqlite3_column_int64(q, 0);
         if (status < FL_STORE_USER_ACTIVE || status > FL_STORE_USER_CREATED) {
-            ret = fl_err_set(err, FL_ERR_CORRUPT, "store: user with status %lld",
-                             (long long)status);
+            ret =
+                fl_err_set(err, FL_ERR_CORRUPT, "store: user with status %lld", (long long)status);
         } else {
             out->status = (enum fl_store_user_status)status;
             out->created = sqlite3_column_double(q, 1);
@@ -1063,8 +1062,8 @@ static enum fl_status face_insert(struct sq_store *s, const char *collection,
     rc = exec_stmt(s, q, "insert face", err);
     fl_free(tmp);
     if (rc == FL_ERR_EXISTS)
-        return fl_err_set(err, FL_ERR_EXISTS, "store: face %s already in collection %s",
-                          f->face_id, collection);
+        return fl_err_set(err, FL_ERR_EXISTS, "store: face %s already in collection %s", f->face_id,
+                          collection);
     if (rc != FL_OK)
         return rc;
     *out_key = sqlite3_last_insert_rowid(s->db);
@@ -1358,8 +1357,8 @@ static enum fl_status sq_faces_scan(struct fl_store *st, const char *collection,
             if (ret != FL_OK)
                 break;
             if (dim <= 0 || dim > FL_STORE_DIM_MAX) {
-                ret = fl_err_set(err, FL_ERR_CORRUPT, "store: face %s has dimension %lld",
-                                 face_id, (long long)dim);
+                ret = fl_err_set(err, FL_ERR_CORRUPT, "store: face %s has dimension %lld", face_id,
+                                 (long long)dim);
                 break;
             }
             b = sqlite3_column_blob(q, 3);
@@ -1707,8 +1706,7 @@ static enum fl_status user_faces(struct sq_store *s, bool associate, const char 
         }
     }
     if (rc == FL_OK)
-        rc = user_settle(s, collection, user_id, u.status, associate ? max_faces : 0, &status,
-                         err);
+        rc = user_settle(s, collection, user_id, u.status, associate ? max_faces : 0, &status, err);
     if (rc == FL_OK && token && !replay)
         rc = token_record(s, token, collection, digest, err);
     rc = tx_end(s, rc, err);
@@ -1723,8 +1721,8 @@ out:
 }
 
 static enum fl_status sq_faces_associate(struct fl_store *st, const char *collection,
-                                         const char *user_id, const char *const *face_ids,
-                                         size_t n, uint32_t max_faces_per_user, const char *token,
+                                         const char *user_id, const char *const *face_ids, size_t n,
+                                         uint32_t max_faces_per_user, const char *token,
                                          struct fl_store_outcome *out,
                                          enum fl_store_user_status *out_status, struct fl_err *err)
 {

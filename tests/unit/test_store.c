@@ -69,10 +69,8 @@ static const char *raw_text(const char *path, const char *sql, char *buf, size_t
 
 static enum fl_status make_collection(struct fl_store *st, const char *id, uint32_t dim)
 {
-    struct fl_store_collection c = {.id = id,
-                                    .model_id = "test-model@1",
-                                    .face_model_version = "101.0",
-                                    .dim = dim};
+    struct fl_store_collection c = {
+        .id = id, .model_id = "test-model@1", .face_model_version = "101.0", .dim = dim};
     return fl_store_collection_create(st, &c, NULL);
 }
 
@@ -134,7 +132,6 @@ static void test_open_creates_wal_schema(void)
     T_CHECK(st != NULL);
     fl_store_close(st);
     T_CHECK_EQ_INT(raw_int(path, "PRAGMA user_version"), 1);
-
 }
 
 /* The text embedded by tools/sql2c.py must equal the .sql files, and
@@ -243,8 +240,11 @@ static void test_collections(void)
 
     /* explicit creation time is kept */
     {
-        struct fl_store_collection cc = {.id = "dated", .model_id = "m", .face_model_version = "1",
-                                         .dim = 4, .created = 1234567890.125};
+        struct fl_store_collection cc = {.id = "dated",
+                                         .model_id = "m",
+                                         .face_model_version = "1",
+                                         .dim = 4,
+                                         .created = 1234567890.125};
         T_CHECK_EQ_INT(fl_store_collection_create(st, &cc, NULL), FL_OK);
         T_CHECK_EQ_INT(fl_store_collection_get(st, "dated", &a, &c, NULL), FL_OK);
         T_CHECK(c.created == 1234567890.125);
@@ -405,8 +405,9 @@ static void test_faces_put_get_roundtrip(void)
         T_CHECK(l.v[0].embedding == NULL);
         T_CHECK_EQ_INT(fl_store_faces_get(st, "nope", ids, 4, 0, &a, &l, &e), FL_ERR_NOT_FOUND);
     }
-    T_CHECK_EQ_INT(fl_store_face_get(st, "c", "00000000-0000-4000-8000-000000000000", 0, &a, &g, &e),
-                   FL_ERR_NOT_FOUND);
+    T_CHECK_EQ_INT(
+        fl_store_face_get(st, "c", "00000000-0000-4000-8000-000000000000", 0, &a, &g, &e),
+        FL_ERR_NOT_FOUND);
     T_CHECK_EQ_INT(fl_store_collection_get(st, "c", &a, &c, &e), FL_OK);
     T_CHECK_EQ_INT(c.face_count, 3);
     fl_arena_fini(&a);
@@ -578,8 +579,8 @@ static void test_faces_list_filters(void)
 
     /* all, in FaceId order, with embeddings when asked */
     {
-        struct fl_store_face_query q = {.collection = "c", .limit = 100,
-                                        .flags = FL_STORE_WANT_EMBEDDING};
+        struct fl_store_face_query q = {
+            .collection = "c", .limit = 100, .flags = FL_STORE_WANT_EMBEDDING};
         T_REQUIRE(fl_store_faces_list(st, &q, &a, &l, NULL) == FL_OK);
         T_REQUIRE(l.n == N);
         T_CHECK(l.next == NULL);
@@ -612,10 +613,11 @@ static void test_faces_list_filters(void)
     }
     /* FaceIds filter: unsorted, repeated, unknown ids; paginated */
     {
-        const char *want[6] = {sorted[7], "ffffffff-ffff-4fff-bfff-ffffffffffff", sorted[2],
-                               sorted[7], sorted[11], sorted[5]};
-        struct fl_store_face_query q = {.collection = "c", .face_ids = want, .n_face_ids = 6,
-                                        .limit = 3};
+        const char *want[6] = {sorted[7],  "ffffffff-ffff-4fff-bfff-ffffffffffff",
+                               sorted[2],  sorted[7],
+                               sorted[11], sorted[5]};
+        struct fl_store_face_query q = {
+            .collection = "c", .face_ids = want, .n_face_ids = 6, .limit = 3};
         T_REQUIRE(fl_store_faces_list(st, &q, &a, &l, NULL) == FL_OK);
         T_REQUIRE(l.n == 3);
         T_CHECK_EQ_STR(l.v[0].face_id, sorted[2]);
@@ -1101,8 +1103,11 @@ static void test_jobs(void)
     char path[300];
     struct fl_store *st = open_store(db_path(path, sizeof(path)));
     struct fl_arena a;
-    struct fl_store_job j = {.id = "job-1", .type = "reindex", .collection = "c",
-                             .state = FL_STORE_JOB_QUEUED, .params = "{\"to\":\"102.0\"}"};
+    struct fl_store_job j = {.id = "job-1",
+                             .type = "reindex",
+                             .collection = "c",
+                             .state = FL_STORE_JOB_QUEUED,
+                             .params = "{\"to\":\"102.0\"}"};
     struct fl_store_job g;
     struct fl_err e;
 

@@ -165,8 +165,8 @@ static void test_sigkill_while_indexing(void)
     snprintf(path, sizeof(path), "%s/store.db", dir);
     T_REQUIRE(fl_store_open(path, NULL, &st, NULL) == FL_OK);
     {
-        struct fl_store_collection cc = {.id = "c", .model_id = "m", .face_model_version = "101.0",
-                                         .dim = DIM};
+        struct fl_store_collection cc = {
+            .id = "c", .model_id = "m", .face_model_version = "101.0", .dim = DIM};
         T_REQUIRE(fl_store_collection_create(st, &cc, NULL) == FL_OK);
     }
     fl_store_close(st); /* no connection crosses the fork */
