@@ -541,3 +541,64 @@ enum fl_status fl_store_check(struct fl_store *st, struct fl_err *err)
     FL_ASSERT(st);
     return st->m->x_check(st, err);
 }
+
+/* ============================== Reindexing ============================== */
+
+enum fl_status fl_store_reindex_scan_crops(struct fl_store *st, const char *collection,
+                                           bool only_unstaged, fl_store_crop_fn fn, void *ud,
+                                           struct fl_err *err)
+{
+    enum fl_status rc;
+    FL_ASSERT(st && collection && fn);
+    rc = check_coll(collection, err);
+    if (rc != FL_OK)
+        return rc;
+    return st->m->x_reindex_scan_crops(st, collection, only_unstaged, fn, ud, err);
+}
+
+enum fl_status fl_store_reindex_stage(struct fl_store *st, const char *collection,
+                                      const struct fl_store_embedding *items, size_t n,
+                                      size_t *out_staged, struct fl_err *err)
+{
+    enum fl_status rc;
+    FL_ASSERT(st && collection && (n == 0 || items));
+    rc = check_coll(collection, err);
+    if (rc != FL_OK)
+        return rc;
+    for (size_t i = 0; i < n; i++) {
+        if (!items[i].embedding || items[i].dim == 0 || items[i].dim > FL_STORE_DIM_MAX ||
+            items[i].dim != items[0].dim)
+            return fl_err_set(err, FL_ERR_INVALID_ARG,
+                              "store: staged embedding %zu is missing or has another dimension", i);
+    }
+    return st->m->x_reindex_stage(st, collection, items, n, out_staged, err);
+}
+
+enum fl_status fl_store_reindex_commit(struct fl_store *st, const struct fl_store_collection *model,
+                                       struct fl_err *err)
+{
+    enum fl_status rc;
+    FL_ASSERT(st && model && model->id && model->model_id && model->face_model_version);
+    rc = check_coll(model->id, err);
+    if (rc == FL_OK)
+        rc = check_str("model id", model->model_id, FL_STORE_NAME_MAX, err);
+    if (rc == FL_OK)
+        rc = check_str("face model version", model->face_model_version, FL_STORE_NAME_MAX, err);
+    if (rc != FL_OK)
+        return rc;
+    if (model->dim == 0 || model->dim > FL_STORE_DIM_MAX)
+        return fl_err_set(err, FL_ERR_INVALID_ARG, "store: embedding dimension %u not in 1..%d",
+                          model->dim, FL_STORE_DIM_MAX);
+    return st->m->x_reindex_commit(st, model, err);
+}
+
+enum fl_status fl_store_reindex_abort(struct fl_store *st, const char *collection,
+                                      struct fl_err *err)
+{
+    enum fl_status rc;
+    FL_ASSERT(st && collection);
+    rc = check_coll(collection, err);
+    if (rc != FL_OK)
+        return rc;
+    return st->m->x_reindex_abort(st, collection, err);
+}

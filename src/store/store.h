@@ -159,12 +159,13 @@ struct fl_store_job {
 enum fl_store_change_op {
     FL_STORE_CHANGE_COLLECTION_CREATE = 1,
     FL_STORE_CHANGE_COLLECTION_DELETE = 2,
-    FL_STORE_CHANGE_FACE_PUT = 3,    /* face_key, id = FaceId */
-    FL_STORE_CHANGE_FACE_DELETE = 4, /* face_key, id = FaceId */
-    FL_STORE_CHANGE_FACE_USER = 5,   /* face associated/disassociated; id = FaceId */
-    FL_STORE_CHANGE_USER_CREATE = 6, /* id = UserId */
-    FL_STORE_CHANGE_USER_DELETE = 7, /* id = UserId; its faces were disassociated with it */
-    FL_STORE_CHANGE_TAGS = 8,        /* tags of the collection changed */
+    FL_STORE_CHANGE_FACE_PUT = 3,           /* face_key, id = FaceId */
+    FL_STORE_CHANGE_FACE_DELETE = 4,        /* face_key, id = FaceId */
+    FL_STORE_CHANGE_FACE_USER = 5,          /* face associated/disassociated; id = FaceId */
+    FL_STORE_CHANGE_USER_CREATE = 6,        /* id = UserId */
+    FL_STORE_CHANGE_USER_DELETE = 7,        /* id = UserId; its faces were disassociated with it */
+    FL_STORE_CHANGE_TAGS = 8,               /* tags of the collection changed */
+    FL_STORE_CHANGE_COLLECTION_REINDEX = 9, /* every embedding and the model changed */
 };
 
 /* One committed change. seq grows strictly with every changed row and is
@@ -238,6 +239,18 @@ struct fl_store_face_query {
  * callback must not use the same struct fl_store. */
 typedef enum fl_status (*fl_store_scan_fn)(void *ud, int64_t key, const char *face_id,
                                            const float *embedding, uint32_t dim);
+
+/* Called for every kept crop by fl_store_reindex_scan_crops(); pointers are
+ * borrowed for the call. Same rules as fl_store_scan_fn. */
+typedef enum fl_status (*fl_store_crop_fn)(void *ud, int64_t key, const char *face_id,
+                                           const void *crop, size_t crop_len);
+
+/* A new embedding for the face with this key (reindexing). */
+struct fl_store_embedding {
+    int64_t key;
+    const float *embedding; /* dim floats, borrowed */
+    uint32_t dim;
+};
 
 /* ============================== The interface ============================== */
 
@@ -325,6 +338,17 @@ struct fl_store_methods {
     enum fl_status (*x_changes_prune)(struct fl_store *st, uint64_t upto, struct fl_err *err);
 
     enum fl_status (*x_check)(struct fl_store *st, struct fl_err *err);
+
+    enum fl_status (*x_reindex_scan_crops)(struct fl_store *st, const char *collection,
+                                           bool only_unstaged, fl_store_crop_fn fn, void *ud,
+                                           struct fl_err *err);
+    enum fl_status (*x_reindex_stage)(struct fl_store *st, const char *collection,
+                                      const struct fl_store_embedding *items, size_t n,
+                                      size_t *out_staged, struct fl_err *err);
+    enum fl_status (*x_reindex_commit)(struct fl_store *st, const struct fl_store_collection *model,
+                                       struct fl_err *err);
+    enum fl_status (*x_reindex_abort)(struct fl_store *st, const char *collection,
+                                      struct fl_err *err);
 };
 
 /* The base object every backend embeds first. */
@@ -515,5 +539,44 @@ enum fl_status fl_store_changes_prune(struct fl_store *st, uint64_t upto, struct
  * message. Reads the whole file: for `facelink doctor`-style tools and
  * tests, not for every start-up of a large store. */
 enum fl_status fl_store_check(struct fl_store *st, struct fl_err *err);
+
+/* ============================== Reindexing ============================== */
+
+/* ReindexCollection moves a collection to another model without losing a
+ * FaceId, ExternalImageId or UserId (DESIGN.md §5): re-embed every kept crop
+ * with the new model, stage the results, then switch in one transaction.
+ * The collection keeps serving with its old embeddings until the switch.
+ *
+ *     scan_crops(only_unstaged = false) -> embed -> stage (in batches)
+ *     commit -> FL_ERR_CONFLICT if faces were indexed meanwhile:
+ *         scan_crops(only_unstaged = true) -> embed -> stage -> commit again
+ *     or abort (drops the staged embeddings)
+ */
+
+/* Stream (key, FaceId, crop) of the faces of a collection that have a kept
+ * crop, in FaceId order, from one snapshot; with only_unstaged, only those
+ * without a staged embedding yet. Faces without a crop cannot be re-embedded
+ * and are not listed (the commit then reports them). */
+enum fl_status fl_store_reindex_scan_crops(struct fl_store *st, const char *collection,
+                                           bool only_unstaged, fl_store_crop_fn fn, void *ud,
+                                           struct fl_err *err);
+/* Stage new embeddings (replacing earlier staged ones) in one transaction.
+ * Keys of faces that are no longer in the collection are skipped;
+ * *out_staged (may be NULL) counts the others. All items must have the same
+ * dim (FL_ERR_INVALID_ARG). FL_ERR_NOT_FOUND if the collection is missing. */
+enum fl_status fl_store_reindex_stage(struct fl_store *st, const char *collection,
+                                      const struct fl_store_embedding *items, size_t n,
+                                      size_t *out_staged, struct fl_err *err);
+/* Switch the collection model->id to model->model_id, face_model_version and
+ * dim: in one transaction, every face takes its staged embedding and
+ * IndexFacesModelVersion = face_model_version, the staging is emptied and
+ * one FL_STORE_CHANGE_COLLECTION_REINDEX change is logged (the index must be
+ * rebuilt). FL_ERR_CONFLICT, changing nothing, if some face has no staged
+ * embedding of that dim (the message says how many). */
+enum fl_status fl_store_reindex_commit(struct fl_store *st, const struct fl_store_collection *model,
+                                       struct fl_err *err);
+/* Drop the staged embeddings of a collection. */
+enum fl_status fl_store_reindex_abort(struct fl_store *st, const char *collection,
+                                      struct fl_err *err);
 
 #endif /* FL_STORE_H */

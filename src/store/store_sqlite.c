@@ -109,6 +109,13 @@ enum sq_stmt {
     S_JOB_GET,
     S_INTEGRITY,
     S_FK_CHECK,
+    S_CROP_SCAN,
+    S_CROP_SCAN_UNSTAGED,
+    S_STAGE_PUT,
+    S_STAGE_MISSING,
+    S_STAGE_APPLY,
+    S_STAGE_CLEAR,
+    S_COLL_SET_MODEL,
     S_COUNT_
 };
 
@@ -237,6 +244,33 @@ static const char *const stmt_sql[] = {
      * row that breaks a foreign key (no row when none). */
     [S_INTEGRITY] = "PRAGMA integrity_check(1)",
     [S_FK_CHECK] = "PRAGMA foreign_key_check",
+
+    /* Reindexing. Faces of collection ?1 with a kept crop, in FaceId order:
+     * key, face_id, crop. */
+    [S_CROP_SCAN] = "SELECT f.key, f.face_id, c.crop FROM faces f "
+                    "JOIN face_crops c ON c.face_key = f.key "
+                    "WHERE f.collection = ?1 ORDER BY f.face_id",
+    /* As S_CROP_SCAN, only faces without a staged embedding. */
+    [S_CROP_SCAN_UNSTAGED] = "SELECT f.key, f.face_id, c.crop FROM faces f "
+                             "JOIN face_crops c ON c.face_key = f.key "
+                             "WHERE f.collection = ?1 AND NOT EXISTS "
+                             "(SELECT 1 FROM reindex_staging s WHERE s.face_key = f.key) "
+                             "ORDER BY f.face_id",
+    /* Stage embedding ?4 (dim ?3) for face key ?1 if it is in collection ?2. */
+    [S_STAGE_PUT] = "INSERT OR REPLACE INTO reindex_staging(face_key, collection, dim, embedding) "
+                    "SELECT key, collection, ?3, ?4 FROM faces WHERE key = ?1 AND collection = ?2",
+    /* Number of faces of collection ?1 without a staged embedding of dim ?2. */
+    [S_STAGE_MISSING] = "SELECT count(*) FROM faces f WHERE f.collection = ?1 AND NOT EXISTS "
+                        "(SELECT 1 FROM reindex_staging s WHERE s.face_key = f.key AND s.dim = ?2)",
+    /* Swap the staged embeddings of collection ?1 in: dim ?2, model version ?3. */
+    [S_STAGE_APPLY] = "UPDATE faces SET embedding = (SELECT s.embedding FROM reindex_staging s "
+                      "WHERE s.face_key = faces.key), dim = ?2, model_version = ?3 "
+                      "WHERE collection = ?1",
+    /* Drop the staged embeddings of collection ?1. */
+    [S_STAGE_CLEAR] = "DELETE FROM reindex_staging WHERE collection = ?1",
+    /* Collection ?1 now uses model ?2, FaceModelVersion ?3, dim ?4. */
+    [S_COLL_SET_MODEL] = "UPDATE collections SET model_id = ?2, face_model_version = ?3, dim = ?4 "
+                         "WHERE id = ?1",
 };
 /* clang-format on */
 _Static_assert(FL_ARRAY_LEN(stmt_sql) == S_COUNT_, "stmt_sql out of sync with enum sq_stmt");
@@ -2011,6 +2045,148 @@ static enum fl_status sq_check(struct fl_store *st, struct fl_err *err)
     return ret;
 }
 
+/* ============================== Reindexing ============================== */
+
+static enum fl_status sq_reindex_scan_crops(struct fl_store *st, const char *collection,
+                                            bool only_unstaged, fl_store_crop_fn fn, void *ud,
+                                            struct fl_err *err)
+{
+    struct sq_store *s = sq(st);
+    sqlite3_stmt *q = stmt(s, only_unstaged ? S_CROP_SCAN_UNSTAGED : S_CROP_SCAN);
+    char face_id[FL_UUID_STR_LEN + 1];
+    enum fl_status ret = tx_begin(s, false, err);
+    int rc = SQLITE_DONE;
+
+    if (ret != FL_OK)
+        return ret;
+    ret = coll_exists(s, collection, err);
+    if (ret == FL_OK) {
+        bind_text(q, 1, collection);
+        while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+            const void *b;
+            int nb;
+            ret = col_fixed(q, 1, face_id, sizeof(face_id), err);
+            if (ret != FL_OK)
+                break;
+            b = sqlite3_column_blob(q, 2);
+            nb = sqlite3_column_bytes(q, 2);
+            if (!b && nb > 0) {
+                ret = fl_err_set(err, FL_ERR_NOMEM, "store: out of memory reading a crop");
+                break;
+            }
+            ret = fn(ud, sqlite3_column_int64(q, 0), face_id, b, (size_t)nb);
+            if (ret != FL_OK)
+                break;
+        }
+        if (ret == FL_OK && rc != SQLITE_DONE)
+            ret = sq_fail(s->db, rc, "scan crops", err);
+        done(q);
+    }
+    if (ret == FL_OK)
+        return tx_end(s, FL_OK, err);
+    tx_rollback(s);
+    return ret;
+}
+
+static enum fl_status sq_reindex_stage(struct fl_store *st, const char *collection,
+                                       const struct fl_store_embedding *items, size_t n,
+                                       size_t *out_staged, struct fl_err *err)
+{
+    struct sq_store *s = sq(st);
+    size_t staged = 0;
+    enum fl_status rc = tx_begin(s, true, err);
+    if (rc != FL_OK)
+        return rc;
+    rc = coll_exists(s, collection, err);
+    for (size_t i = 0; rc == FL_OK && i < n; i++) {
+        sqlite3_stmt *q = stmt(s, S_STAGE_PUT);
+        void *tmp = NULL;
+        int src;
+        sqlite3_bind_int64(q, 1, items[i].key);
+        bind_text(q, 2, collection);
+        sqlite3_bind_int64(q, 3, items[i].dim);
+        src = bind_floats(q, 4, items[i].embedding, items[i].dim, &tmp);
+        if (src != SQLITE_OK) {
+            done(q);
+            rc = sq_fail(s->db, src, "bind embedding", err);
+        } else {
+            rc = exec_stmt(s, q, "stage embedding", err);
+            if (rc == FL_OK)
+                staged += (size_t)sqlite3_changes(s->db);
+        }
+        fl_free(tmp);
+    }
+    rc = tx_end(s, rc, err);
+    if (rc == FL_OK && out_staged)
+        *out_staged = staged;
+    return rc;
+}
+
+static enum fl_status sq_reindex_commit(struct fl_store *st, const struct fl_store_collection *m,
+                                        struct fl_err *err)
+{
+    struct sq_store *s = sq(st);
+    sqlite3_stmt *q;
+    enum fl_status rc = tx_begin(s, true, err);
+    if (rc != FL_OK)
+        return rc;
+    rc = coll_exists(s, m->id, err);
+    if (rc == FL_OK) {
+        int src;
+        q = stmt(s, S_STAGE_MISSING);
+        bind_text(q, 1, m->id);
+        sqlite3_bind_int64(q, 2, m->dim);
+        src = sqlite3_step(q);
+        if (src != SQLITE_ROW)
+            rc = sq_fail(s->db, src, "count unstaged faces", err);
+        else if (sqlite3_column_int64(q, 0) > 0)
+            rc = fl_err_set(err, FL_ERR_CONFLICT,
+                            "store: %lld faces of collection %s have no new embedding of "
+                            "dimension %u",
+                            (long long)sqlite3_column_int64(q, 0), m->id, m->dim);
+        done(q);
+    }
+    if (rc == FL_OK) {
+        q = stmt(s, S_STAGE_APPLY);
+        bind_text(q, 1, m->id);
+        sqlite3_bind_int64(q, 2, m->dim);
+        bind_text(q, 3, m->face_model_version);
+        rc = exec_stmt(s, q, "swap embeddings", err);
+    }
+    if (rc == FL_OK) {
+        q = stmt(s, S_COLL_SET_MODEL);
+        bind_text(q, 1, m->id);
+        bind_text(q, 2, m->model_id);
+        bind_text(q, 3, m->face_model_version);
+        sqlite3_bind_int64(q, 4, m->dim);
+        rc = exec_stmt(s, q, "switch model", err);
+    }
+    if (rc == FL_OK) {
+        q = stmt(s, S_STAGE_CLEAR);
+        bind_text(q, 1, m->id);
+        rc = exec_stmt(s, q, "clear staging", err);
+    }
+    if (rc == FL_OK)
+        rc = change_add(s, FL_STORE_CHANGE_COLLECTION_REINDEX, m->id, 0, NULL, err);
+    return tx_end(s, rc, err);
+}
+
+static enum fl_status sq_reindex_abort(struct fl_store *st, const char *collection,
+                                       struct fl_err *err)
+{
+    struct sq_store *s = sq(st);
+    sqlite3_stmt *q = stmt(s, S_STAGE_CLEAR);
+    enum fl_status rc = tx_begin(s, true, err);
+    if (rc != FL_OK)
+        return rc;
+    rc = coll_exists(s, collection, err);
+    if (rc == FL_OK) {
+        bind_text(q, 1, collection);
+        rc = exec_stmt(s, q, "clear staging", err);
+    }
+    return tx_end(s, rc, err);
+}
+
 /* ================================ The table ================================ */
 
 static const struct fl_store_methods sq_methods = {
@@ -2043,4 +2219,8 @@ static const struct fl_store_methods sq_methods = {
     .x_changes_since = sq_changes_since,
     .x_changes_prune = sq_changes_prune,
     .x_check = sq_check,
+    .x_reindex_scan_crops = sq_reindex_scan_crops,
+    .x_reindex_stage = sq_reindex_stage,
+    .x_reindex_commit = sq_reindex_commit,
+    .x_reindex_abort = sq_reindex_abort,
 };

@@ -17,6 +17,9 @@
 
 T_MAIN_STATE;
 
+/* The files in src/store/sql/sqlite/: 0001_init.sql, 0002_reindex.sql. */
+#define N_MIGRATIONS 2
+
 static char g_dir[256];
 static int g_seq;
 
@@ -121,17 +124,17 @@ static void test_open_creates_wal_schema(void)
     T_CHECK_EQ_STR(fl_store_backend(st), "sqlite");
     fl_store_close(st);
     T_CHECK_EQ_STR(raw_text(path, "PRAGMA journal_mode", buf, sizeof(buf)), "wal");
-    T_CHECK_EQ_INT(raw_int(path, "PRAGMA user_version"), 1);
+    T_CHECK_EQ_INT(raw_int(path, "PRAGMA user_version"), N_MIGRATIONS);
     T_CHECK_EQ_INT(raw_int(path, "PRAGMA application_id"), 0x464c4b31);
     T_CHECK_EQ_INT(raw_int(path, "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND "
                                  "name IN ('collections','faces','face_crops','users','tags',"
-                                 "'request_tokens','jobs','changes')"),
-                   8);
+                                 "'request_tokens','jobs','changes','reindex_staging')"),
+                   9);
     /* reopening an up-to-date file migrates nothing and works */
     st = open_store(path);
     T_CHECK(st != NULL);
     fl_store_close(st);
-    T_CHECK_EQ_INT(raw_int(path, "PRAGMA user_version"), 1);
+    T_CHECK_EQ_INT(raw_int(path, "PRAGMA user_version"), N_MIGRATIONS);
 }
 
 /* The text embedded by tools/sql2c.py must equal the .sql files, and
@@ -1338,6 +1341,196 @@ static void test_scan_many(void)
     fl_store_close(st);
 }
 
+/* A file made by an older FaceLink (schema version 1, with data) is brought
+ * to the current version at open, keeping its data. */
+static void test_migrate_from_v1(void)
+{
+    char path[300];
+    size_t n = 0;
+    const struct fl__store_migration *m = fl__store_sqlite_migrations(&n);
+    sqlite3 *db = NULL;
+    struct fl_store *st;
+    struct fl_arena a;
+    struct fl_store_collection c;
+    struct fl_store_face g;
+
+    T_REQUIRE(n == N_MIGRATIONS);
+    db_path(path, sizeof(path));
+    T_REQUIRE(sqlite3_open(path, &db) == SQLITE_OK);
+    T_REQUIRE(sqlite3_exec(db, m[0].sql, NULL, NULL, NULL) == SQLITE_OK);
+    T_REQUIRE(
+        sqlite3_exec(db,
+                     "PRAGMA user_version = 1; PRAGMA application_id = 1179405105;"
+                     "INSERT INTO collections(id, model_id, face_model_version, dim, created, "
+                     "face_count) VALUES ('old', 'm', '101.0', 1, 5.0, 1);"
+                     "INSERT INTO faces(collection, face_id, image_id, bbox_left, bbox_top, "
+                     "bbox_width, bbox_height, confidence, model_version, dim, embedding, "
+                     "created) VALUES ('old', '11111111-1111-4111-8111-111111111111', "
+                     "'22222222-2222-5222-8222-222222222222', 0, 0, 1, 1, 90, '101.0', 1, "
+                     "x'0000803f', 5.0);",
+                     NULL, NULL, NULL) == SQLITE_OK);
+    sqlite3_close(db);
+    st = open_store(path);
+    T_REQUIRE(st != NULL);
+    T_CHECK_EQ_INT(raw_int(path, "PRAGMA user_version"), N_MIGRATIONS);
+    T_CHECK_EQ_INT(raw_int(path, "SELECT count(*) FROM reindex_staging"), 0);
+    fl_arena_init(&a, 0);
+    T_CHECK_EQ_INT(fl_store_collection_get(st, "old", &a, &c, NULL), FL_OK);
+    T_CHECK_EQ_INT(c.face_count, 1);
+    T_REQUIRE(fl_store_face_get(st, "old", "11111111-1111-4111-8111-111111111111",
+                                FL_STORE_WANT_EMBEDDING, &a, &g, NULL) == FL_OK);
+    T_CHECK(g.dim == 1 && g.embedding[0] == 1.0f); /* 0x3f800000 little-endian */
+    T_CHECK_EQ_INT(fl_store_check(st, NULL), FL_OK);
+    fl_arena_fini(&a);
+    fl_store_close(st);
+}
+
+struct crop_seen {
+    int n;
+    int64_t keys[16];
+    size_t lens[16];
+    unsigned char first[16];
+};
+
+static enum fl_status crop_cb(void *ud, int64_t key, const char *face_id, const void *crop,
+                              size_t len)
+{
+    struct crop_seen *c = ud;
+    (void)face_id;
+    if (c->n >= 16)
+        return FL_ERR_INTERNAL;
+    c->keys[c->n] = key;
+    c->lens[c->n] = len;
+    c->first[c->n] = len ? *(const unsigned char *)crop : 0;
+    c->n++;
+    return FL_OK;
+}
+
+static void test_reindex(void)
+{
+    enum { N = 4, OLD = 8, NEW = 12 };
+    char path[300];
+    struct fl_store *st = open_store(db_path(path, sizeof(path)));
+    struct fl_store_face f[N], other, g;
+    float emb[N][OLD], oemb[OLD], nemb[N][NEW];
+    unsigned char crops[N][5];
+    struct fl_store_embedding items[N + 1];
+    struct crop_seen seen;
+    struct fl_rng rng;
+    struct fl_arena a;
+    struct fl_store_collection c;
+    struct fl_store_collection model = {
+        .id = "c", .model_id = "new-model@2", .face_model_version = "102.0", .dim = NEW};
+    struct fl_store_change_list ch;
+    struct fl_store_outcome o;
+    struct fl_err e;
+    size_t staged = 0;
+    uint64_t seq;
+
+    T_REQUIRE(st != NULL);
+    fl_rng_seed(&rng, 17);
+    fl_arena_init(&a, 0);
+    T_REQUIRE(make_collection(st, "c", OLD) == FL_OK);
+    T_REQUIRE(make_collection(st, "d", OLD) == FL_OK);
+    for (int i = 0; i < N; i++) {
+        make_face(&f[i], &rng, emb[i], OLD);
+        memset(crops[i], 'a' + i, sizeof(crops[i]));
+        f[i].crop = crops[i];
+        f[i].crop_len = sizeof(crops[i]);
+        for (int k = 0; k < NEW; k++)
+            nemb[i][k] = (float)(i * 100 + k);
+    }
+    f[3].crop = NULL; /* this one cannot be re-embedded */
+    f[3].crop_len = 0;
+    T_REQUIRE(fl_store_faces_put(st, "c", f, N, NULL) == FL_OK);
+    make_face(&other, &rng, oemb, OLD);
+    T_REQUIRE(fl_store_faces_put(st, "d", &other, 1, NULL) == FL_OK);
+
+    /* the crops: faces 0..2 only */
+    memset(&seen, 0, sizeof(seen));
+    T_REQUIRE(fl_store_reindex_scan_crops(st, "c", false, crop_cb, &seen, &e) == FL_OK);
+    T_REQUIRE(seen.n == 3);
+    for (int k = 0; k < seen.n; k++) {
+        int i = -1;
+        for (int j = 0; j < 3; j++)
+            if (f[j].key == seen.keys[k])
+                i = j;
+        T_REQUIRE(i >= 0);
+        T_CHECK_EQ_INT(seen.lens[k], 5);
+        T_CHECK_EQ_INT(seen.first[k], 'a' + i);
+    }
+    /* stage faces 0 and 1, and a key of another collection (skipped) */
+    items[0] = (struct fl_store_embedding){f[0].key, nemb[0], NEW};
+    items[1] = (struct fl_store_embedding){f[1].key, nemb[1], NEW};
+    items[2] = (struct fl_store_embedding){other.key, nemb[2], NEW};
+    T_REQUIRE(fl_store_reindex_stage(st, "c", items, 3, &staged, &e) == FL_OK);
+    T_CHECK_EQ_INT(staged, 2);
+    memset(&seen, 0, sizeof(seen));
+    T_REQUIRE(fl_store_reindex_scan_crops(st, "c", true, crop_cb, &seen, &e) == FL_OK);
+    T_REQUIRE(seen.n == 1);
+    T_CHECK_EQ_INT(seen.keys[0], f[2].key);
+    /* mixed dimensions are refused */
+    items[1].dim = OLD;
+    T_CHECK_EQ_INT(fl_store_reindex_stage(st, "c", items, 2, NULL, &e), FL_ERR_INVALID_ARG);
+    items[1].dim = NEW;
+
+    /* commit refused while faces 2 and 3 lack embeddings; nothing changes */
+    T_REQUIRE(fl_store_change_seq(st, &seq, NULL) == FL_OK);
+    T_CHECK_EQ_INT(fl_store_reindex_commit(st, &model, &e), FL_ERR_CONFLICT);
+    T_CHECK(strstr(e.msg, "2 faces") != NULL);
+    T_REQUIRE(fl_store_collection_get(st, "c", &a, &c, NULL) == FL_OK);
+    T_CHECK_EQ_INT(c.dim, OLD);
+    items[0] = (struct fl_store_embedding){f[2].key, nemb[2], NEW};
+    T_REQUIRE(fl_store_reindex_stage(st, "c", items, 1, &staged, &e) == FL_OK);
+    T_CHECK_EQ_INT(fl_store_reindex_commit(st, &model, &e), FL_ERR_CONFLICT);
+    T_CHECK(strstr(e.msg, "1 faces") != NULL);
+    /* face 3 (no crop) is deleted by the job's owner; then the switch works */
+    {
+        const char *id = f[3].face_id;
+        T_REQUIRE(fl_store_faces_delete(st, "c", &id, 1, &o, NULL) == FL_OK);
+    }
+    T_REQUIRE(fl_store_reindex_commit(st, &model, &e) == FL_OK);
+    T_REQUIRE(fl_store_collection_get(st, "c", &a, &c, NULL) == FL_OK);
+    T_CHECK_EQ_INT(c.dim, NEW);
+    T_CHECK_EQ_STR(c.model_id, "new-model@2");
+    T_CHECK_EQ_STR(c.face_model_version, "102.0");
+    T_CHECK_EQ_INT(c.face_count, 3);
+    for (int i = 0; i < 3; i++) {
+        T_REQUIRE(fl_store_face_get(st, "c", f[i].face_id, FL_STORE_WANT_EMBEDDING, &a, &g, NULL) ==
+                  FL_OK);
+        T_CHECK_EQ_INT(g.key, f[i].key); /* same face, same key */
+        T_CHECK_EQ_INT(g.dim, NEW);
+        T_CHECK(memcmp(g.embedding, nemb[i], sizeof(nemb[i])) == 0);
+        T_CHECK_EQ_STR(g.model_version, "102.0");
+    }
+    T_REQUIRE(fl_store_face_get(st, "d", other.face_id, FL_STORE_WANT_EMBEDDING, &a, &g, NULL) ==
+              FL_OK);
+    T_CHECK(g.dim == OLD && memcmp(g.embedding, oemb, sizeof(oemb)) == 0);
+    T_CHECK_EQ_INT(raw_int(path, "SELECT count(*) FROM reindex_staging"), 0);
+    T_REQUIRE(fl_store_changes_since(st, seq, 100, &a, &ch, NULL) == FL_OK);
+    T_REQUIRE(ch.n == 2); /* the face delete, then the switch */
+    T_CHECK_EQ_INT(ch.v[1].op, FL_STORE_CHANGE_COLLECTION_REINDEX);
+    /* new faces must now have the new dimension */
+    {
+        struct fl_store_face h;
+        float he[OLD];
+        make_face(&h, &rng, he, OLD);
+        T_CHECK_EQ_INT(fl_store_faces_put(st, "c", &h, 1, NULL), FL_ERR_INVALID_ARG);
+    }
+    /* abort drops staged rows */
+    items[0] = (struct fl_store_embedding){f[0].key, nemb[0], NEW};
+    T_REQUIRE(fl_store_reindex_stage(st, "c", items, 1, NULL, &e) == FL_OK);
+    T_CHECK_EQ_INT(raw_int(path, "SELECT count(*) FROM reindex_staging"), 1);
+    T_REQUIRE(fl_store_reindex_abort(st, "c", &e) == FL_OK);
+    T_CHECK_EQ_INT(raw_int(path, "SELECT count(*) FROM reindex_staging"), 0);
+    T_CHECK_EQ_INT(fl_store_reindex_abort(st, "nope", &e), FL_ERR_NOT_FOUND);
+    T_CHECK_EQ_INT(fl_store_reindex_scan_crops(st, "nope", false, crop_cb, &seen, &e),
+                   FL_ERR_NOT_FOUND);
+    T_CHECK_EQ_INT(fl_store_check(st, &e), FL_OK);
+    fl_arena_fini(&a);
+    fl_store_close(st);
+}
+
 /* ============================== Threads ============================== */
 
 struct writer_arg {
@@ -1576,6 +1769,52 @@ static void test_torture_users(void)
     fl_store_close(st);
 }
 
+/* The reindex switch under allocation failure: until it succeeds, each
+ * attempt fails with FL_ERR_NOMEM and leaves the old model and embeddings. */
+static void test_torture_reindex_commit(void)
+{
+    enum { N = 6, OLD = 4, NEW = 6 };
+    char path[300];
+    struct fl_store *st = open_store(db_path(path, sizeof(path)));
+    struct fl_store_face f[N];
+    float emb[N][OLD], nemb[NEW] = {1, 2, 3, 4, 5, 6};
+    struct fl_store_embedding items[N];
+    struct fl_store_collection model = {
+        .id = "c", .model_id = "m2", .face_model_version = "102.0", .dim = NEW};
+    struct fl_rng rng;
+    long n, fails = 0;
+    enum fl_status rc = FL_ERR_NOMEM;
+
+    T_REQUIRE(st != NULL);
+    fl_rng_seed(&rng, 18);
+    T_REQUIRE(make_collection(st, "c", OLD) == FL_OK);
+    for (int i = 0; i < N; i++)
+        make_face(&f[i], &rng, emb[i], OLD);
+    T_REQUIRE(fl_store_faces_put(st, "c", f, N, NULL) == FL_OK);
+    for (int i = 0; i < N; i++)
+        items[i] = (struct fl_store_embedding){f[i].key, nemb, NEW};
+    T_REQUIRE(fl_store_reindex_stage(st, "c", items, N, NULL, NULL) == FL_OK);
+    for (n = 1; n < 20000 && rc != FL_OK; n++) {
+        fl_test_fail_alloc_at(n);
+        rc = fl_store_reindex_commit(st, &model, NULL);
+        fl_test_fail_alloc_at(0);
+        if (rc != FL_OK) {
+            T_CHECK_EQ_INT(rc, FL_ERR_NOMEM);
+            T_CHECK_EQ_INT(raw_int(path, "SELECT dim FROM collections WHERE id = 'c'"), OLD);
+            T_CHECK_EQ_INT(raw_int(path, "SELECT count(*) FROM faces WHERE dim = 4"), N);
+            T_CHECK_EQ_INT(raw_int(path, "SELECT count(*) FROM reindex_staging"), N);
+            fails++;
+        }
+    }
+    T_CHECK_EQ_INT(rc, FL_OK);
+    T_CHECK(fails > 0);
+    T_CHECK_EQ_INT(raw_int(path, "SELECT dim FROM collections WHERE id = 'c'"), NEW);
+    T_CHECK_EQ_INT(raw_int(path, "SELECT count(*) FROM faces WHERE dim = 6"), N);
+    T_CHECK_EQ_INT(raw_int(path, "SELECT count(*) FROM reindex_staging"), 0);
+    printf("# torture reindex commit: %ld failures before success\n", fails);
+    fl_store_close(st);
+}
+
 /* Opening (and creating + migrating) a database under allocation failure:
  * either an error or a working store, and a later plain open always works
  * (a failed migration left nothing half-done). An open makes thousands of
@@ -1613,7 +1852,7 @@ static void test_torture_open(void)
         if (st)
             T_CHECK_EQ_INT(make_collection(st, "c", 4), FL_OK);
         fl_store_close(st);
-        T_CHECK_EQ_INT(raw_int(path, "PRAGMA user_version"), 1);
+        T_CHECK_EQ_INT(raw_int(path, "PRAGMA user_version"), N_MIGRATIONS);
         if (injected == 0)
             break;
     }
@@ -1659,9 +1898,12 @@ int main(int argc, char **argv)
     T_RUN(test_changes);
     T_RUN(test_check_and_read_only);
     T_RUN(test_scan_many);
+    T_RUN(test_migrate_from_v1);
+    T_RUN(test_reindex);
     T_RUN(test_threads_one_file);
     T_RUN(test_torture_faces_put_delete);
     T_RUN(test_torture_users);
+    T_RUN(test_torture_reindex_commit);
     T_RUN(test_torture_open);
     {
         char cmd[400];
