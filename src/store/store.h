@@ -365,12 +365,12 @@ struct fl_store_opts {
 /* ============================= Open and close ============================= */
 
 /* Open (and create or migrate) a store. dsn is "sqlite:<path>" or a plain path
- * (SQLite); "postgres://" and "postgresql://" are reserved for the PostgreSQL
- * backend (FL_ERR_INVALID_ARG "not built" today). Returns FL_OK and *out (the
- * caller closes it with fl_store_close()), or an error: FL_ERR_IO when the file
- * cannot be opened, FL_ERR_CORRUPT when it is not a FaceLink database,
- * FL_ERR_STORE when its schema is newer than this build knows.
- * Threading: any thread; the result belongs to the calling thread. */
+ * (SQLite); ":memory:" gives a private in-memory store for tests (that one
+ * connection only, not durable); "postgres://" and "postgresql://" are
+ * reserved for the PostgreSQL backend (FL_ERR_INVALID_ARG "not built" today). Returns FL_OK and
+ * *out (the caller closes it with fl_store_close()), or an error: FL_ERR_IO when the file cannot be
+ * opened, FL_ERR_CORRUPT when it is not a FaceLink database, FL_ERR_STORE when its schema is newer
+ * than this build knows. Threading: any thread; the result belongs to the calling thread. */
 enum fl_status fl_store_open(const char *dsn, const struct fl_store_opts *opts,
                              struct fl_store **out, struct fl_err *err);
 /* Close and free; NULL is a no-op. Never fails (an unfinished transaction,

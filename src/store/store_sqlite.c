@@ -732,7 +732,10 @@ static enum fl_status collect_faces(struct sq_store *s, sqlite3_stmt *st, unsign
     int rc;
     sqlite3_bind_int(st, 1, (flags & FL_STORE_WANT_EMBEDDING) ? 1 : 0);
     sqlite3_bind_int(st, 2, (flags & FL_STORE_WANT_CROP) ? 1 : 0);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    for (;;) {
+        rc = sqlite3_step(st);
+        if (rc != SQLITE_ROW)
+            break;
         ret = grow(a, (void **)v, *n, cap, sizeof(**v), err);
         if (ret == FL_OK)
             ret = read_face(st, flags, a, &(*v)[*n], err);
@@ -898,7 +901,8 @@ enum fl_status fl__store_sqlite_open(const char *path, const struct fl_store_opt
             rc = sq_fail(s->db, src, "set WAL mode", err);
             goto out;
         }
-        if (strcmp(journal, "wal") != 0) {
+        /* ":memory:" (tests) has no WAL: private to this connection, not durable */
+        if (strcmp(journal, "wal") != 0 && strcmp(path, ":memory:") != 0) {
             rc = fl_err_set(err, FL_ERR_STORE, "store: %s: WAL mode refused (journal %s)", path,
                             journal);
             goto out;
@@ -981,7 +985,10 @@ static enum fl_status sq_collection_list(struct fl_store *st, const char *after,
     int rc;
     bind_text(q, 1, after);
     sqlite3_bind_int64(q, 2, (sqlite3_int64)limit + 1);
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+    for (;;) {
+        rc = sqlite3_step(q);
+        if (rc != SQLITE_ROW)
+            break;
         ret = grow(a, (void **)&v, n, &cap, sizeof(*v), err);
         if (ret == FL_OK)
             ret = read_collection(q, a, &v[n], err);
@@ -1383,7 +1390,10 @@ static enum fl_status sq_faces_scan(struct fl_store *st, const char *collection,
     ret = coll_exists(s, collection, err);
     if (ret == FL_OK) {
         bind_text(q, 1, collection);
-        while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        for (;;) {
+            rc = sqlite3_step(q);
+            if (rc != SQLITE_ROW)
+                break;
             sqlite3_int64 key = sqlite3_column_int64(q, 0), dim = sqlite3_column_int64(q, 2);
             const void *b;
             int nb;
@@ -1575,7 +1585,10 @@ static enum fl_status sq_users_list(struct fl_store *st, const char *collection,
         bind_text(q, 1, collection);
         bind_text(q, 2, after);
         sqlite3_bind_int64(q, 3, (sqlite3_int64)limit + 1);
-        while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        for (;;) {
+            rc = sqlite3_step(q);
+            if (rc != SQLITE_ROW)
+                break;
             sqlite3_int64 status = sqlite3_column_int64(q, 1);
             ret = grow(a, (void **)&v, n, &cap, sizeof(*v), err);
             if (ret == FL_OK)
@@ -1843,7 +1856,10 @@ static enum fl_status sq_tags_list(struct fl_store *st, const char *collection, 
     ret = coll_exists(s, collection, err);
     if (ret == FL_OK) {
         bind_text(q, 1, collection);
-        while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        for (;;) {
+            rc = sqlite3_step(q);
+            if (rc != SQLITE_ROW)
+                break;
             ret = grow(a, (void **)&v, n, &cap, sizeof(*v), err);
             if (ret == FL_OK)
                 ret = col_str(q, 0, a, &v[n].key, err);
@@ -1979,7 +1995,10 @@ static enum fl_status sq_changes_since(struct fl_store *st, uint64_t after, size
         after = (uint64_t)INT64_MAX;
     sqlite3_bind_int64(q, 1, (sqlite3_int64)after);
     sqlite3_bind_int64(q, 2, (sqlite3_int64)limit);
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+    for (;;) {
+        rc = sqlite3_step(q);
+        if (rc != SQLITE_ROW)
+            break;
         ret = grow(a, (void **)&v, n, &cap, sizeof(*v), err);
         if (ret == FL_OK)
             ret = col_str(q, 2, a, &v[n].collection, err);
@@ -2062,7 +2081,10 @@ static enum fl_status sq_reindex_scan_crops(struct fl_store *st, const char *col
     ret = coll_exists(s, collection, err);
     if (ret == FL_OK) {
         bind_text(q, 1, collection);
-        while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        for (;;) {
+            rc = sqlite3_step(q);
+            if (rc != SQLITE_ROW)
+                break;
             const void *b;
             int nb;
             ret = col_fixed(q, 1, face_id, sizeof(face_id), err);

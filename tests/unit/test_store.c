@@ -200,6 +200,14 @@ static void test_open_rejects_newer_and_foreign(void)
     /* PostgreSQL is not built */
     T_CHECK_EQ_INT(fl_store_open("postgres://localhost/x", NULL, &st, &e), FL_ERR_INVALID_ARG);
     T_CHECK_EQ_INT(fl_store_open("", NULL, &st, &e), FL_ERR_INVALID_ARG);
+    /* an in-memory store for tests: works, private to its connection */
+    T_REQUIRE(fl_store_open(":memory:", NULL, &st, &e) == FL_OK);
+    T_CHECK_EQ_INT(make_collection(st, "m", 4), FL_OK);
+    T_CHECK_EQ_INT(make_collection(st, "m", 4), FL_ERR_EXISTS);
+    fl_store_close(st);
+    T_REQUIRE(fl_store_open(":memory:", NULL, &st, &e) == FL_OK);
+    T_CHECK_EQ_INT(make_collection(st, "m", 4), FL_OK);
+    fl_store_close(st);
     /* "sqlite:" prefix */
     snprintf(path, sizeof(path), "sqlite:%s/prefixed.db", g_dir);
     T_CHECK_EQ_INT(fl_store_open(path, NULL, &st, &e), FL_OK);
