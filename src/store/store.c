@@ -183,11 +183,12 @@ enum fl_status fl_store_collection_delete(struct fl_store *st, const char *id, s
 
 /* ================================= Faces ================================= */
 
-enum fl_status fl_store_faces_put(struct fl_store *st, const char *collection,
-                                  struct fl_store_face *faces, size_t n, struct fl_err *err)
+/* Checks of a batch of faces to put. */
+static enum fl_status check_faces(const char *collection, const struct fl_store_face *faces,
+                                  size_t n, struct fl_err *err)
 {
     enum fl_status rc;
-    FL_ASSERT(st && collection && faces);
+    FL_ASSERT(collection && faces);
     rc = check_coll(collection, err);
     if (rc != FL_OK)
         return rc;
@@ -213,7 +214,38 @@ enum fl_status fl_store_faces_put(struct fl_store *st, const char *collection,
             return fl_err_set(err, FL_ERR_INVALID_ARG, "store: face %zu has no valid embedding", i);
         FL_ASSERT(f->crop != NULL || f->crop_len == 0);
     }
+    return FL_OK;
+}
+
+enum fl_status fl_store_faces_put(struct fl_store *st, const char *collection,
+                                  struct fl_store_face *faces, size_t n, struct fl_err *err)
+{
+    enum fl_status rc;
+    FL_ASSERT(st);
+    rc = check_faces(collection, faces, n, err);
+    if (rc != FL_OK)
+        return rc;
     return st->m->x_faces_put(st, collection, faces, n, err);
+}
+
+enum fl_status fl_store_faces_put_dedup(struct fl_store *st, const char *collection,
+                                        struct fl_store_face *faces, size_t n, struct fl_arena *a,
+                                        struct fl_store_face_list *out_existing, struct fl_err *err)
+{
+    enum fl_status rc;
+    FL_ASSERT(st && a && out_existing);
+    rc = check_faces(collection, faces, n, err);
+    if (rc != FL_OK)
+        return rc;
+    for (size_t i = 1; i < n; i++) {
+        const char *e0 = faces[0].external_image_id, *ei = faces[i].external_image_id;
+        if (strcmp(faces[i].image_id, faces[0].image_id) != 0 || (!e0 != !ei) ||
+            (e0 && strcmp(e0, ei) != 0))
+            return fl_err_set(err, FL_ERR_INVALID_ARG,
+                              "store: a deduplicated batch must come from one image and "
+                              "ExternalImageId");
+    }
+    return st->m->x_faces_put_dedup(st, collection, faces, n, a, out_existing, err);
 }
 
 enum fl_status fl_store_faces_get(struct fl_store *st, const char *collection,

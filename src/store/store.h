@@ -349,6 +349,11 @@ struct fl_store_methods {
                                        struct fl_err *err);
     enum fl_status (*x_reindex_abort)(struct fl_store *st, const char *collection,
                                       struct fl_err *err);
+
+    enum fl_status (*x_faces_put_dedup)(struct fl_store *st, const char *collection,
+                                        struct fl_store_face *faces, size_t n, struct fl_arena *a,
+                                        struct fl_store_face_list *out_existing,
+                                        struct fl_err *err);
 };
 
 /* The base object every backend embeds first. */
@@ -405,6 +410,18 @@ enum fl_status fl_store_collection_delete(struct fl_store *st, const char *id, s
  * faces[i]; on failure the array is untouched and nothing was written. */
 enum fl_status fl_store_faces_put(struct fl_store *st, const char *collection,
                                   struct fl_store_face *faces, size_t n, struct fl_err *err);
+/* IndexFaces without duplicates: in ONE transaction, look for faces of the
+ * collection with faces[0].image_id and external_image_id (as
+ * fl_store_faces_find_by_image); if there are any, return them in
+ * *out_existing (n > 0, in the arena) and write nothing; otherwise put the
+ * batch exactly as fl_store_faces_put() and return an empty *out_existing.
+ * Every face of the batch must have the same image_id and external_image_id
+ * (FL_ERR_INVALID_ARG). Unlike a find followed by a put, two concurrent calls
+ * for the same image cannot both insert. */
+enum fl_status fl_store_faces_put_dedup(struct fl_store *st, const char *collection,
+                                        struct fl_store_face *faces, size_t n, struct fl_arena *a,
+                                        struct fl_store_face_list *out_existing,
+                                        struct fl_err *err);
 /* The faces among face_ids[0..n) that exist, in the order asked (ids not
  * found are left out; a repeated id is returned once per mention).
  * FL_ERR_NOT_FOUND only when the collection is missing. */

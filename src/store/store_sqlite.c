@@ -1121,31 +1121,21 @@ static enum fl_status face_insert(struct sq_store *s, const char *collection,
     return rc;
 }
 
-static enum fl_status sq_faces_put(struct fl_store *st, const char *collection,
-                                   struct fl_store_face *faces, size_t n, struct fl_err *err)
+/* Insert a batch inside the open write transaction; keys[i] receives each
+ * new key. */
+static enum fl_status faces_insert_all(struct sq_store *s, const char *collection,
+                                       const struct fl_store_face *faces, size_t n, double now,
+                                       int64_t *keys, struct fl_err *err)
 {
-    struct sq_store *s = sq(st);
-    int64_t *keys = NULL;
-    double now = fl_time_now();
     uint32_t dim = 0;
     struct fl_store_user u;
-    enum fl_status rc;
-
-    keys = fl_malloc(n * sizeof(*keys));
-    if (!keys)
-        return fl_err_set(err, FL_ERR_NOMEM, "store: out of memory");
-    rc = tx_begin(s, true, err);
-    if (rc != FL_OK)
-        goto out;
-    rc = coll_dim(s, collection, &dim, err);
+    enum fl_status rc = coll_dim(s, collection, &dim, err);
     for (size_t i = 0; rc == FL_OK && i < n; i++) {
         const struct fl_store_face *f = &faces[i];
-        if (f->dim != dim) {
-            rc = fl_err_set(err, FL_ERR_INVALID_ARG,
-                            "store: face %zu has dimension %u, collection %s wants %u", i, f->dim,
-                            collection, dim);
-            break;
-        }
+        if (f->dim != dim)
+            return fl_err_set(err, FL_ERR_INVALID_ARG,
+                              "store: face %zu has dimension %u, collection %s wants %u", i, f->dim,
+                              collection, dim);
         if (f->user_id) {
             rc = user_read(s, collection, f->user_id, &u, err);
             if (rc == FL_OK && u.status != FL_STORE_USER_ACTIVE)
@@ -1158,17 +1148,70 @@ static enum fl_status sq_faces_put(struct fl_store *st, const char *collection,
     }
     if (rc == FL_OK)
         rc = coll_add(s, S_COLL_ADD_FACES, collection, (int64_t)n, err);
+    return rc;
+}
+
+/* faces_put and faces_put_dedup: with dedup (a and out_existing set), first
+ * look for faces of the batch's image and ExternalImageId in the same
+ * transaction and insert nothing if there are any. */
+static enum fl_status faces_put(struct sq_store *s, const char *collection,
+                                struct fl_store_face *faces, size_t n, struct fl_arena *a,
+                                struct fl_store_face_list *out_existing, struct fl_err *err)
+{
+    int64_t *keys = NULL;
+    double now = fl_time_now();
+    struct fl_store_face *v = NULL;
+    size_t nv = 0, cap = 0;
+    enum fl_status rc;
+
+    keys = fl_malloc(n * sizeof(*keys));
+    if (!keys)
+        return fl_err_set(err, FL_ERR_NOMEM, "store: out of memory");
+    rc = tx_begin(s, true, err);
+    if (rc != FL_OK)
+        goto out;
+    if (out_existing) {
+        sqlite3_stmt *q = stmt(s, S_FACE_BY_IMAGE);
+        rc = coll_exists(s, collection, err);
+        if (rc == FL_OK) {
+            bind_text(q, 3, collection);
+            bind_text(q, 4, faces[0].image_id);
+            bind_text(q, 5, faces[0].external_image_id);
+            rc = collect_faces(s, q, 0, a, &v, &nv, &cap, err);
+        }
+    }
+    if (rc == FL_OK && nv == 0)
+        rc = faces_insert_all(s, collection, faces, n, now, keys, err);
     rc = tx_end(s, rc, err);
-    if (rc == FL_OK) {
+    if (rc == FL_OK && nv == 0) {
         for (size_t i = 0; i < n; i++) {
             faces[i].key = keys[i];
             if (faces[i].created <= 0)
                 faces[i].created = now;
         }
     }
+    if (rc == FL_OK && out_existing) {
+        out_existing->v = v;
+        out_existing->n = nv;
+        out_existing->next = NULL;
+    }
 out:
     fl_free(keys);
     return rc;
+}
+
+static enum fl_status sq_faces_put(struct fl_store *st, const char *collection,
+                                   struct fl_store_face *faces, size_t n, struct fl_err *err)
+{
+    return faces_put(sq(st), collection, faces, n, NULL, NULL, err);
+}
+
+static enum fl_status sq_faces_put_dedup(struct fl_store *st, const char *collection,
+                                         struct fl_store_face *faces, size_t n, struct fl_arena *a,
+                                         struct fl_store_face_list *out_existing,
+                                         struct fl_err *err)
+{
+    return faces_put(sq(st), collection, faces, n, a, out_existing, err);
 }
 
 static enum fl_status sq_faces_get(struct fl_store *st, const char *collection,
@@ -2245,4 +2288,5 @@ static const struct fl_store_methods sq_methods = {
     .x_reindex_stage = sq_reindex_stage,
     .x_reindex_commit = sq_reindex_commit,
     .x_reindex_abort = sq_reindex_abort,
+    .x_faces_put_dedup = sq_faces_put_dedup,
 };

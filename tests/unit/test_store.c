@@ -751,6 +751,124 @@ static void test_find_by_image(void)
     fl_store_close(st);
 }
 
+static void test_put_dedup(void)
+{
+    enum { DIM = 4 };
+    char path[300];
+    struct fl_store *st = open_store(db_path(path, sizeof(path)));
+    struct fl_store_face f[2], g[2], h;
+    float emb[2][DIM], gemb[2][DIM], hemb[DIM];
+    struct fl_rng rng;
+    struct fl_arena a;
+    struct fl_store_face_list ex;
+    struct fl_err e;
+
+    T_REQUIRE(st != NULL);
+    fl_rng_seed(&rng, 19);
+    fl_arena_init(&a, 0);
+    T_REQUIRE(make_collection(st, "c", DIM) == FL_OK);
+    for (int i = 0; i < 2; i++) {
+        make_face(&f[i], &rng, emb[i], DIM);
+        make_face(&g[i], &rng, gemb[i], DIM);
+        f[i].external_image_id = "x";
+        g[i].external_image_id = "x";
+    }
+    memcpy(f[1].image_id, f[0].image_id, sizeof(f[0].image_id));
+    memcpy(g[0].image_id, f[0].image_id, sizeof(f[0].image_id));
+    memcpy(g[1].image_id, f[0].image_id, sizeof(f[0].image_id));
+    T_REQUIRE(fl_store_faces_put_dedup(st, "c", f, 2, &a, &ex, &e) == FL_OK);
+    T_CHECK_EQ_INT(ex.n, 0);
+    T_CHECK(f[0].key > 0 && f[1].key > 0);
+    /* the same image and ExternalImageId again: the stored faces come back */
+    T_REQUIRE(fl_store_faces_put_dedup(st, "c", g, 2, &a, &ex, &e) == FL_OK);
+    T_REQUIRE(ex.n == 2);
+    T_CHECK_EQ_STR(ex.v[0].face_id, f[0].face_id);
+    T_CHECK_EQ_STR(ex.v[1].face_id, f[1].face_id);
+    T_CHECK_EQ_INT(g[0].key, 0);
+    T_CHECK_EQ_INT(count_faces(st, "c"), 2);
+    /* another ExternalImageId for the same image is another indexing */
+    g[0].external_image_id = g[1].external_image_id = NULL;
+    T_REQUIRE(fl_store_faces_put_dedup(st, "c", g, 2, &a, &ex, &e) == FL_OK);
+    T_CHECK_EQ_INT(ex.n, 0);
+    T_CHECK_EQ_INT(count_faces(st, "c"), 4);
+    /* a batch from two images is refused */
+    make_face(&h, &rng, hemb, DIM);
+    {
+        struct fl_store_face two[2] = {f[0], h};
+        T_CHECK_EQ_INT(fl_store_faces_put_dedup(st, "c", two, 2, &a, &ex, &e), FL_ERR_INVALID_ARG);
+    }
+    T_CHECK_EQ_INT(fl_store_faces_put_dedup(st, "nope", &h, 1, &a, &ex, &e), FL_ERR_NOT_FOUND);
+    fl_arena_fini(&a);
+    fl_store_close(st);
+}
+
+struct dedup_arg {
+    const char *path;
+    pthread_barrier_t *bar;
+    int seed;
+    int inserted; /* calls that inserted */
+    enum fl_status err;
+};
+
+static void *dedup_main(void *p)
+{
+    struct dedup_arg *d = p;
+    struct fl_store *st = NULL;
+    struct fl_rng rng;
+    float emb[4];
+    d->err = fl_store_open(d->path, NULL, &st, NULL);
+    for (int i = 0; i < 20; i++) {
+        struct fl_store_face f;
+        struct fl_arena a;
+        struct fl_store_face_list ex;
+        enum fl_status rc;
+        fl_rng_seed(&rng, (uint64_t)d->seed * 1000 + (uint64_t)i);
+        make_face(&f, &rng, emb, 4);
+        /* both threads use image i */
+        snprintf(f.image_id, sizeof(f.image_id), "00000000-0000-5000-8000-%012d", i);
+        f.external_image_id = "same";
+        pthread_barrier_wait(d->bar);
+        if (d->err != FL_OK)
+            continue;
+        fl_arena_init(&a, 0);
+        rc = fl_store_faces_put_dedup(st, "c", &f, 1, &a, &ex, NULL);
+        if (rc != FL_OK)
+            d->err = rc;
+        else if (ex.n == 0)
+            d->inserted++;
+        fl_arena_fini(&a);
+    }
+    fl_store_close(st);
+    return NULL;
+}
+
+/* Two connections indexing the same image at the same moment: exactly one
+ * of them stores faces, every time. */
+static void test_put_dedup_concurrent(void)
+{
+    char path[300];
+    struct fl_store *st = open_store(db_path(path, sizeof(path)));
+    pthread_barrier_t bar;
+    pthread_t th[2];
+    struct dedup_arg d[2];
+
+    T_REQUIRE(st != NULL);
+    T_REQUIRE(make_collection(st, "c", 4) == FL_OK);
+    T_REQUIRE(pthread_barrier_init(&bar, NULL, 2) == 0);
+    for (int i = 0; i < 2; i++) {
+        d[i] = (struct dedup_arg){.path = path, .bar = &bar, .seed = i + 1};
+        T_REQUIRE(pthread_create(&th[i], NULL, dedup_main, &d[i]) == 0);
+    }
+    for (int i = 0; i < 2; i++) {
+        pthread_join(th[i], NULL);
+        T_CHECK_EQ_INT(d[i].err, FL_OK);
+    }
+    pthread_barrier_destroy(&bar);
+    T_CHECK_EQ_INT(d[0].inserted + d[1].inserted, 20);
+    T_CHECK_EQ_INT(count_faces(st, "c"), 20);
+    fl_store_close(st);
+}
+
 struct scan_ctx {
     int n;
     int stop_at; /* return FL_ERR_INTERNAL at this call (0 = never) */
@@ -1896,6 +2014,8 @@ int main(int argc, char **argv)
     T_RUN(test_faces_list_filters);
     T_RUN(test_faces_delete);
     T_RUN(test_find_by_image);
+    T_RUN(test_put_dedup);
+    T_RUN(test_put_dedup_concurrent);
     T_RUN(test_faces_scan);
     T_RUN(test_users);
     T_RUN(test_users_pagination);
