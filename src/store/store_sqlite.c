@@ -10,7 +10,9 @@
  *   - journal_mode=WAL and synchronous=FULL: COMMIT returns only after the
  *     WAL frames of the transaction are fsync()ed, so a write whose call
  *     returned FL_OK survives a crash of the process (tested with SIGKILL in
- *     test_store_crash.c) and of the machine (what FULL adds over NORMAL).
+ *     test_store_crash.c) and, by SQLite's design, of the machine (what FULL
+ *     adds over NORMAL; not tested here). ":memory:" stores, for tests, have
+ *     no WAL and no durability.
  *   - Every write is exactly one transaction, opened with BEGIN IMMEDIATE
  *     (takes the write lock up front, so a reader never has to upgrade and
  *     die with SQLITE_BUSY halfway) and closed with COMMIT, or ROLLBACK on any
@@ -23,7 +25,8 @@
  * below, one documented entry each, prepared once per connection at open
  * (SQLITE_PREPARE_PERSISTENT) and reset after each use. Values are always
  * bound, never formatted into SQL. The only SQL not in the table is fixed
- * text run at open: the PRAGMAs and the migration scripts.
+ * text run at open: the PRAGMAs, the migration scripts and the transaction
+ * around them.
  *
  * Memory: SQLite's allocations are routed through fl_malloc (SQLITE_CONFIG_
  * MALLOC, once per process, if nothing initialised SQLite before us), so the
