@@ -97,7 +97,7 @@ enum fl_status fl_store_open(const char *dsn, const struct fl_store_opts *opts,
     rc = fl__store_sqlite_open(dsn, opts, &st, err);
     if (rc != FL_OK)
         return rc;
-    FL_ASSERT(st->m && st->m->version >= 1 && st->m->x_close);
+    FL_ASSERT(st->m && st->m->version == FL_STORE_METHODS_VERSION && st->m->x_close);
     *out = st;
     return FL_OK;
 }

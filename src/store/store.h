@@ -254,7 +254,8 @@ struct fl_store_embedding {
 
 /* ============================== The interface ============================== */
 
-#define FL_STORE_METHODS_VERSION 1
+/* 1: the first table; 2: appended x_check, x_reindex_*, x_faces_put_dedup. */
+#define FL_STORE_METHODS_VERSION 2
 
 struct fl_store;
 
