@@ -10,7 +10,7 @@
  *       tests/fuzz/fuzz_tflite.c build-address-undefined-fuzzer-no-link/libfacelink.a \
  *       $(pkg-config --libs jansson libcrypto) -lXNNPACK -lpthreadpool -lcpuinfo -lm \
  *       -lpthread -o fuzz_tflite
- *   mkdir -p /tmp/corpus && cp -r tests/fuzz/corpus_tflite/. /tmp/corpus/
+ *   mkdir -p /tmp/corpus && cp -r tests/fuzz/corpus/tflite/. /tmp/corpus/
  *   ./fuzz_tflite -max_len=65536 -rss_limit_mb=2048 -malloc_limit_mb=1024 /tmp/corpus
  *
  * The seeds in corpus_tflite/ are the synthetic models of
