@@ -113,8 +113,24 @@ static const char m0001[] =
     "    id         TEXT\n"
     ");\n";
 
+static const char m0002[] =
+    "-- 0002_reindex.sql: the staging area of ReindexCollection.\n"
+    "-- A reindex job re-embeds the kept crops of a collection with a new model and\n"
+    "-- stages each new embedding here (in many small transactions, while the\n"
+    "-- collection keeps serving with its old model); one final transaction swaps\n"
+    "-- every staged embedding in and switches the collection's model. A face\n"
+    "-- deleted meanwhile takes its staged row with it.\n"
+    "CREATE TABLE reindex_staging (\n"
+    "    face_key   INTEGER PRIMARY KEY REFERENCES faces(key) ON DELETE CASCADE,\n"
+    "    collection TEXT NOT NULL REFERENCES collections(id) ON DELETE CASCADE,\n"
+    "    dim        INTEGER NOT NULL CHECK (dim > 0),\n"
+    "    embedding  BLOB NOT NULL CHECK (length(embedding) = 4 * dim)\n"
+    ");\n"
+    "CREATE INDEX reindex_staging_by_collection ON reindex_staging(collection);\n";
+
 static const struct fl__store_migration migrations[] = {
     {1, "0001_init.sql", m0001},
+    {2, "0002_reindex.sql", m0002},
 };
 
 const struct fl__store_migration *fl__store_sqlite_migrations(size_t *out_n)

@@ -35,8 +35,7 @@ static enum fl_status check_str(const char *what, const char *s, size_t max, str
 }
 
 /* As check_str, but NULL is allowed. */
-static enum fl_status check_opt_str(const char *what, const char *s, size_t max,
-                                    struct fl_err *err)
+static enum fl_status check_opt_str(const char *what, const char *s, size_t max, struct fl_err *err)
 {
     return s ? check_str(what, s, max, err) : FL_OK;
 }
@@ -98,7 +97,7 @@ enum fl_status fl_store_open(const char *dsn, const struct fl_store_opts *opts,
     rc = fl__store_sqlite_open(dsn, opts, &st, err);
     if (rc != FL_OK)
         return rc;
-    FL_ASSERT(st->m && st->m->version >= 1 && st->m->x_close);
+    FL_ASSERT(st->m && st->m->version == FL_STORE_METHODS_VERSION && st->m->x_close);
     *out = st;
     return FL_OK;
 }
@@ -184,11 +183,12 @@ enum fl_status fl_store_collection_delete(struct fl_store *st, const char *id, s
 
 /* ================================= Faces ================================= */
 
-enum fl_status fl_store_faces_put(struct fl_store *st, const char *collection,
-                                  struct fl_store_face *faces, size_t n, struct fl_err *err)
+/* Checks of a batch of faces to put. */
+static enum fl_status check_faces(const char *collection, const struct fl_store_face *faces,
+                                  size_t n, struct fl_err *err)
 {
     enum fl_status rc;
-    FL_ASSERT(st && collection && faces);
+    FL_ASSERT(collection && faces);
     rc = check_coll(collection, err);
     if (rc != FL_OK)
         return rc;
@@ -200,8 +200,8 @@ enum fl_status fl_store_faces_put(struct fl_store *st, const char *collection,
         if (rc == FL_OK)
             rc = check_str("image id", f->image_id, FL_UUID_STR_LEN, err);
         if (rc == FL_OK)
-            rc = check_opt_str("external image id", f->external_image_id,
-                               FL_STORE_EXTERNAL_ID_MAX, err);
+            rc = check_opt_str("external image id", f->external_image_id, FL_STORE_EXTERNAL_ID_MAX,
+                               err);
         if (rc == FL_OK)
             rc = check_opt_str("user id", f->user_id, FL_STORE_USER_ID_MAX, err);
         if (rc == FL_OK) {
@@ -211,11 +211,41 @@ enum fl_status fl_store_faces_put(struct fl_store *st, const char *collection,
         if (rc != FL_OK)
             return rc;
         if (!f->embedding || f->dim == 0 || f->dim > FL_STORE_DIM_MAX)
-            return fl_err_set(err, FL_ERR_INVALID_ARG, "store: face %zu has no valid embedding",
-                              i);
+            return fl_err_set(err, FL_ERR_INVALID_ARG, "store: face %zu has no valid embedding", i);
         FL_ASSERT(f->crop != NULL || f->crop_len == 0);
     }
+    return FL_OK;
+}
+
+enum fl_status fl_store_faces_put(struct fl_store *st, const char *collection,
+                                  struct fl_store_face *faces, size_t n, struct fl_err *err)
+{
+    enum fl_status rc;
+    FL_ASSERT(st);
+    rc = check_faces(collection, faces, n, err);
+    if (rc != FL_OK)
+        return rc;
     return st->m->x_faces_put(st, collection, faces, n, err);
+}
+
+enum fl_status fl_store_faces_put_dedup(struct fl_store *st, const char *collection,
+                                        struct fl_store_face *faces, size_t n, struct fl_arena *a,
+                                        struct fl_store_face_list *out_existing, struct fl_err *err)
+{
+    enum fl_status rc;
+    FL_ASSERT(st && a && out_existing);
+    rc = check_faces(collection, faces, n, err);
+    if (rc != FL_OK)
+        return rc;
+    for (size_t i = 1; i < n; i++) {
+        const char *e0 = faces[0].external_image_id, *ei = faces[i].external_image_id;
+        if (strcmp(faces[i].image_id, faces[0].image_id) != 0 || (!e0 != !ei) ||
+            (e0 && strcmp(e0, ei) != 0))
+            return fl_err_set(err, FL_ERR_INVALID_ARG,
+                              "store: a deduplicated batch must come from one image and "
+                              "ExternalImageId");
+    }
+    return st->m->x_faces_put_dedup(st, collection, faces, n, a, out_existing, err);
 }
 
 enum fl_status fl_store_faces_get(struct fl_store *st, const char *collection,
@@ -306,8 +336,8 @@ enum fl_status fl_store_faces_find_by_image(struct fl_store *st, const char *col
     return st->m->x_faces_find_by_image(st, collection, image_id, external_image_id, a, out, err);
 }
 
-enum fl_status fl_store_faces_scan(struct fl_store *st, const char *collection,
-                                   fl_store_scan_fn fn, void *ud, struct fl_err *err)
+enum fl_status fl_store_faces_scan(struct fl_store *st, const char *collection, fl_store_scan_fn fn,
+                                   void *ud, struct fl_err *err)
 {
     enum fl_status rc;
     FL_ASSERT(st && collection && fn);
@@ -348,8 +378,8 @@ enum fl_status fl_store_user_get(struct fl_store *st, const char *collection, co
 }
 
 enum fl_status fl_store_users_list(struct fl_store *st, const char *collection, const char *after,
-                                   size_t limit, struct fl_arena *a,
-                                   struct fl_store_user_page *out, struct fl_err *err)
+                                   size_t limit, struct fl_arena *a, struct fl_store_user_page *out,
+                                   struct fl_err *err)
 {
     enum fl_status rc;
     FL_ASSERT(st && collection && a && out);
@@ -393,8 +423,8 @@ enum fl_status fl_store_faces_associate(struct fl_store *st, const char *collect
         rc = check_ids("face id", face_ids, n, FL_UUID_STR_LEN, err);
     if (rc != FL_OK)
         return rc;
-    return st->m->x_faces_associate(st, collection, user_id, face_ids, n, max_faces_per_user,
-                                    token, out, out_status, err);
+    return st->m->x_faces_associate(st, collection, user_id, face_ids, n, max_faces_per_user, token,
+                                    out, out_status, err);
 }
 
 enum fl_status fl_store_faces_disassociate(struct fl_store *st, const char *collection,
@@ -415,8 +445,8 @@ enum fl_status fl_store_faces_disassociate(struct fl_store *st, const char *coll
         rc = check_ids("face id", face_ids, n, FL_UUID_STR_LEN, err);
     if (rc != FL_OK)
         return rc;
-    return st->m->x_faces_disassociate(st, collection, user_id, face_ids, n, token, out,
-                                       out_status, err);
+    return st->m->x_faces_disassociate(st, collection, user_id, face_ids, n, token, out, out_status,
+                                       err);
 }
 
 /* ================================== Tags ================================== */
@@ -478,6 +508,9 @@ enum fl_status fl_store_job_create(struct fl_store *st, const struct fl_store_jo
         rc = check_opt_str("job collection", job->collection, FL_STORE_COLLECTION_ID_MAX, err);
     if (rc != FL_OK)
         return rc;
+    FL_ASSERT(job->state >= FL_STORE_JOB_QUEUED && job->state <= FL_STORE_JOB_FAILED);
+    if (!(job->progress >= 0.0 && job->progress <= 1.0))
+        return fl_err_set(err, FL_ERR_INVALID_ARG, "store: job progress not in [0,1]");
     return st->m->x_job_create(st, job, err);
 }
 
@@ -490,6 +523,7 @@ enum fl_status fl_store_job_update(struct fl_store *st, const char *id,
     rc = check_str("job id", id, FL_STORE_NAME_MAX, err);
     if (rc != FL_OK)
         return rc;
+    FL_ASSERT(state >= FL_STORE_JOB_QUEUED && state <= FL_STORE_JOB_FAILED);
     if (!(progress >= 0.0 && progress <= 1.0))
         return fl_err_set(err, FL_ERR_INVALID_ARG, "store: job progress not in [0,1]");
     return st->m->x_job_update(st, id, state, progress, message, err);
@@ -530,4 +564,73 @@ enum fl_status fl_store_changes_prune(struct fl_store *st, uint64_t upto, struct
 {
     FL_ASSERT(st);
     return st->m->x_changes_prune(st, upto, err);
+}
+
+/* ============================== Maintenance ============================== */
+
+enum fl_status fl_store_check(struct fl_store *st, struct fl_err *err)
+{
+    FL_ASSERT(st);
+    return st->m->x_check(st, err);
+}
+
+/* ============================== Reindexing ============================== */
+
+enum fl_status fl_store_reindex_scan_crops(struct fl_store *st, const char *collection,
+                                           bool only_unstaged, fl_store_crop_fn fn, void *ud,
+                                           struct fl_err *err)
+{
+    enum fl_status rc;
+    FL_ASSERT(st && collection && fn);
+    rc = check_coll(collection, err);
+    if (rc != FL_OK)
+        return rc;
+    return st->m->x_reindex_scan_crops(st, collection, only_unstaged, fn, ud, err);
+}
+
+enum fl_status fl_store_reindex_stage(struct fl_store *st, const char *collection,
+                                      const struct fl_store_embedding *items, size_t n,
+                                      size_t *out_staged, struct fl_err *err)
+{
+    enum fl_status rc;
+    FL_ASSERT(st && collection && (n == 0 || items));
+    rc = check_coll(collection, err);
+    if (rc != FL_OK)
+        return rc;
+    for (size_t i = 0; i < n; i++) {
+        if (!items[i].embedding || items[i].dim == 0 || items[i].dim > FL_STORE_DIM_MAX ||
+            items[i].dim != items[0].dim)
+            return fl_err_set(err, FL_ERR_INVALID_ARG,
+                              "store: staged embedding %zu is missing or has another dimension", i);
+    }
+    return st->m->x_reindex_stage(st, collection, items, n, out_staged, err);
+}
+
+enum fl_status fl_store_reindex_commit(struct fl_store *st, const struct fl_store_collection *model,
+                                       struct fl_err *err)
+{
+    enum fl_status rc;
+    FL_ASSERT(st && model && model->id && model->model_id && model->face_model_version);
+    rc = check_coll(model->id, err);
+    if (rc == FL_OK)
+        rc = check_str("model id", model->model_id, FL_STORE_NAME_MAX, err);
+    if (rc == FL_OK)
+        rc = check_str("face model version", model->face_model_version, FL_STORE_NAME_MAX, err);
+    if (rc != FL_OK)
+        return rc;
+    if (model->dim == 0 || model->dim > FL_STORE_DIM_MAX)
+        return fl_err_set(err, FL_ERR_INVALID_ARG, "store: embedding dimension %u not in 1..%d",
+                          model->dim, FL_STORE_DIM_MAX);
+    return st->m->x_reindex_commit(st, model, err);
+}
+
+enum fl_status fl_store_reindex_abort(struct fl_store *st, const char *collection,
+                                      struct fl_err *err)
+{
+    enum fl_status rc;
+    FL_ASSERT(st && collection);
+    rc = check_coll(collection, err);
+    if (rc != FL_OK)
+        return rc;
+    return st->m->x_reindex_abort(st, collection, err);
 }

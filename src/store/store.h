@@ -58,14 +58,14 @@
 /* ================================ Limits ================================ */
 
 #define FL_STORE_COLLECTION_ID_MAX 255 /* bytes, as Rekognition's CollectionId */
-#define FL_STORE_USER_ID_MAX 128
-#define FL_STORE_EXTERNAL_ID_MAX 255
-#define FL_STORE_TOKEN_MAX 64       /* ClientRequestToken */
-#define FL_STORE_TAG_KEY_MAX 128
-#define FL_STORE_TAG_VALUE_MAX 256
-#define FL_STORE_NAME_MAX 255       /* model ids, model versions, job ids and types */
-#define FL_STORE_DIM_MAX 4096       /* embedding dimension */
-#define FL_STORE_PAGE_MAX 100000    /* largest limit a page request may ask for */
+#define FL_STORE_USER_ID_MAX       128
+#define FL_STORE_EXTERNAL_ID_MAX   255
+#define FL_STORE_TOKEN_MAX         64 /* ClientRequestToken */
+#define FL_STORE_TAG_KEY_MAX       128
+#define FL_STORE_TAG_VALUE_MAX     256
+#define FL_STORE_NAME_MAX          255    /* model ids, model versions, job ids and types */
+#define FL_STORE_DIM_MAX           4096   /* embedding dimension */
+#define FL_STORE_PAGE_MAX          100000 /* largest limit a page request may ask for */
 
 /* ================================ Records ================================ */
 
@@ -92,24 +92,24 @@ struct fl_store_bbox {
  * results, strings and blobs live in the arena; embedding/crop are NULL unless
  * asked for with FL_STORE_WANT_EMBEDDING / FL_STORE_WANT_CROP. */
 struct fl_store_face {
-    int64_t key;                          /* store-assigned, > 0, never reused: the index's id */
-    char face_id[FL_UUID_STR_LEN + 1];    /* FaceId, unique within its collection */
-    char image_id[FL_UUID_STR_LEN + 1];   /* ImageId */
-    const char *external_image_id;        /* ExternalImageId or NULL */
-    const char *user_id;                  /* UserId or NULL */
+    int64_t key;                        /* store-assigned, > 0, never reused: the index's id */
+    char face_id[FL_UUID_STR_LEN + 1];  /* FaceId, unique within its collection */
+    char image_id[FL_UUID_STR_LEN + 1]; /* ImageId */
+    const char *external_image_id;      /* ExternalImageId or NULL */
+    const char *user_id;                /* UserId or NULL */
     struct fl_store_bbox bbox;
-    float confidence;                     /* 0..100 */
-    const char *model_version;            /* IndexFacesModelVersion */
-    const float *embedding;               /* dim floats, or NULL (results only) */
-    uint32_t dim;                         /* embedding length; set in results even without it */
-    const void *crop;                     /* aligned crop bytes (opaque to the store) or NULL */
-    size_t crop_len;                      /* bytes */
-    double created;                       /* epoch seconds */
+    float confidence;          /* 0..100 */
+    const char *model_version; /* IndexFacesModelVersion */
+    const float *embedding;    /* dim floats, or NULL (results only) */
+    uint32_t dim;              /* embedding length; set in results even without it */
+    const void *crop;          /* aligned crop bytes (opaque to the store) or NULL */
+    size_t crop_len;           /* bytes */
+    double created;            /* epoch seconds */
 };
 
 /* Flags for face reads: which heavy columns to fetch. */
 #define FL_STORE_WANT_EMBEDDING 1u
-#define FL_STORE_WANT_CROP 2u
+#define FL_STORE_WANT_CROP      2u
 
 /* User status; persisted, append-only, values fixed (Rekognition's UserStatus). */
 enum fl_store_user_status {
@@ -149,9 +149,9 @@ struct fl_store_job {
     const char *type;       /* "reindex", ... */
     const char *collection; /* may be NULL; not a foreign key (jobs outlive collections) */
     enum fl_store_job_state state;
-    double progress;        /* 0..1 */
-    const char *params;     /* JSON text, opaque to the store; may be NULL */
-    const char *message;    /* status message or NULL */
+    double progress;         /* 0..1 */
+    const char *params;      /* JSON text, opaque to the store; may be NULL */
+    const char *message;     /* status message or NULL */
     double created, updated; /* epoch seconds; output only (create sets both to now) */
 };
 
@@ -159,12 +159,13 @@ struct fl_store_job {
 enum fl_store_change_op {
     FL_STORE_CHANGE_COLLECTION_CREATE = 1,
     FL_STORE_CHANGE_COLLECTION_DELETE = 2,
-    FL_STORE_CHANGE_FACE_PUT = 3,    /* face_key, id = FaceId */
-    FL_STORE_CHANGE_FACE_DELETE = 4, /* face_key, id = FaceId */
-    FL_STORE_CHANGE_FACE_USER = 5,   /* face associated/disassociated; id = FaceId */
-    FL_STORE_CHANGE_USER_CREATE = 6, /* id = UserId */
-    FL_STORE_CHANGE_USER_DELETE = 7, /* id = UserId */
-    FL_STORE_CHANGE_TAGS = 8,        /* tags of the collection changed */
+    FL_STORE_CHANGE_FACE_PUT = 3,           /* face_key, id = FaceId */
+    FL_STORE_CHANGE_FACE_DELETE = 4,        /* face_key, id = FaceId */
+    FL_STORE_CHANGE_FACE_USER = 5,          /* face associated/disassociated; id = FaceId */
+    FL_STORE_CHANGE_USER_CREATE = 6,        /* id = UserId */
+    FL_STORE_CHANGE_USER_DELETE = 7,        /* id = UserId; its faces were disassociated with it */
+    FL_STORE_CHANGE_TAGS = 8,               /* tags of the collection changed */
+    FL_STORE_CHANGE_COLLECTION_REINDEX = 9, /* every embedding and the model changed */
 };
 
 /* One committed change. seq grows strictly with every changed row and is
@@ -180,7 +181,7 @@ struct fl_store_change {
 
 /* Per-item outcome of deletes and (dis)associations. */
 enum fl_store_outcome_code {
-    FL_STORE_DONE = 0,          /* deleted / associated (or already was) / disassociated */
+    FL_STORE_DONE = 0, /* deleted / associated (or already was) / disassociated */
     FL_STORE_FACE_NOT_FOUND = 1,
     FL_STORE_FACE_HAS_USER = 2,       /* delete refused: face is associated to `user_id` */
     FL_STORE_FACE_OTHER_USER = 3,     /* face is associated to another user, `user_id` */
@@ -224,12 +225,12 @@ struct fl_store_change_list {
 /* A face listing (ListFaces). Filters combine with AND. */
 struct fl_store_face_query {
     const char *collection;
-    const char *user_id;          /* only faces of this user, or NULL */
-    const char *const *face_ids;  /* only these faces (n_face_ids of them), or NULL */
+    const char *user_id;         /* only faces of this user, or NULL */
+    const char *const *face_ids; /* only these faces (n_face_ids of them), or NULL */
     size_t n_face_ids;
-    const char *after;            /* last FaceId of the previous page, NULL/"" for the first */
-    size_t limit;                 /* 1..FL_STORE_PAGE_MAX */
-    unsigned flags;               /* FL_STORE_WANT_* */
+    const char *after; /* last FaceId of the previous page, NULL/"" for the first */
+    size_t limit;      /* 1..FL_STORE_PAGE_MAX */
+    unsigned flags;    /* FL_STORE_WANT_* */
 };
 
 /* Called for every face of a collection by fl_store_faces_scan(). Pointers
@@ -239,9 +240,22 @@ struct fl_store_face_query {
 typedef enum fl_status (*fl_store_scan_fn)(void *ud, int64_t key, const char *face_id,
                                            const float *embedding, uint32_t dim);
 
+/* Called for every kept crop by fl_store_reindex_scan_crops(); pointers are
+ * borrowed for the call. Same rules as fl_store_scan_fn. */
+typedef enum fl_status (*fl_store_crop_fn)(void *ud, int64_t key, const char *face_id,
+                                           const void *crop, size_t crop_len);
+
+/* A new embedding for the face with this key (reindexing). */
+struct fl_store_embedding {
+    int64_t key;
+    const float *embedding; /* dim floats, borrowed */
+    uint32_t dim;
+};
+
 /* ============================== The interface ============================== */
 
-#define FL_STORE_METHODS_VERSION 1
+/* 1: the first table; 2: appended x_check, x_reindex_*, x_faces_put_dedup. */
+#define FL_STORE_METHODS_VERSION 2
 
 struct fl_store;
 
@@ -278,8 +292,8 @@ struct fl_store_methods {
                                             const char *image_id, const char *external_image_id,
                                             struct fl_arena *a, struct fl_store_face_list *out,
                                             struct fl_err *err);
-    enum fl_status (*x_faces_scan)(struct fl_store *st, const char *collection,
-                                   fl_store_scan_fn fn, void *ud, struct fl_err *err);
+    enum fl_status (*x_faces_scan)(struct fl_store *st, const char *collection, fl_store_scan_fn fn,
+                                   void *ud, struct fl_err *err);
 
     enum fl_status (*x_user_create)(struct fl_store *st, const char *collection,
                                     const char *user_id, const char *token, struct fl_err *err);
@@ -323,6 +337,24 @@ struct fl_store_methods {
                                       struct fl_arena *a, struct fl_store_change_list *out,
                                       struct fl_err *err);
     enum fl_status (*x_changes_prune)(struct fl_store *st, uint64_t upto, struct fl_err *err);
+
+    enum fl_status (*x_check)(struct fl_store *st, struct fl_err *err);
+
+    enum fl_status (*x_reindex_scan_crops)(struct fl_store *st, const char *collection,
+                                           bool only_unstaged, fl_store_crop_fn fn, void *ud,
+                                           struct fl_err *err);
+    enum fl_status (*x_reindex_stage)(struct fl_store *st, const char *collection,
+                                      const struct fl_store_embedding *items, size_t n,
+                                      size_t *out_staged, struct fl_err *err);
+    enum fl_status (*x_reindex_commit)(struct fl_store *st, const struct fl_store_collection *model,
+                                       struct fl_err *err);
+    enum fl_status (*x_reindex_abort)(struct fl_store *st, const char *collection,
+                                      struct fl_err *err);
+
+    enum fl_status (*x_faces_put_dedup)(struct fl_store *st, const char *collection,
+                                        struct fl_store_face *faces, size_t n, struct fl_arena *a,
+                                        struct fl_store_face_list *out_existing,
+                                        struct fl_err *err);
 };
 
 /* The base object every backend embeds first. */
@@ -339,12 +371,12 @@ struct fl_store_opts {
 /* ============================= Open and close ============================= */
 
 /* Open (and create or migrate) a store. dsn is "sqlite:<path>" or a plain path
- * (SQLite); "postgres://" and "postgresql://" are reserved for the PostgreSQL
- * backend (FL_ERR_INVALID_ARG "not built" today). Returns FL_OK and *out (the
- * caller closes it with fl_store_close()), or an error: FL_ERR_IO when the file
- * cannot be opened, FL_ERR_CORRUPT when it is not a FaceLink database,
- * FL_ERR_STORE when its schema is newer than this build knows.
- * Threading: any thread; the result belongs to the calling thread. */
+ * (SQLite); ":memory:" gives a private in-memory store for tests (that one
+ * connection only, not durable); "postgres://" and "postgresql://" are
+ * reserved for the PostgreSQL backend (FL_ERR_INVALID_ARG "not built" today). Returns FL_OK and
+ * *out (the caller closes it with fl_store_close()), or an error: FL_ERR_IO when the file cannot be
+ * opened, FL_ERR_CORRUPT when it is not a FaceLink database, FL_ERR_STORE when its schema is newer
+ * than this build knows. Threading: any thread; the result belongs to the calling thread. */
 enum fl_status fl_store_open(const char *dsn, const struct fl_store_opts *opts,
                              struct fl_store **out, struct fl_err *err);
 /* Close and free; NULL is a no-op. Never fails (an unfinished transaction,
@@ -379,6 +411,18 @@ enum fl_status fl_store_collection_delete(struct fl_store *st, const char *id, s
  * faces[i]; on failure the array is untouched and nothing was written. */
 enum fl_status fl_store_faces_put(struct fl_store *st, const char *collection,
                                   struct fl_store_face *faces, size_t n, struct fl_err *err);
+/* IndexFaces without duplicates: in ONE transaction, look for faces of the
+ * collection with faces[0].image_id and external_image_id (as
+ * fl_store_faces_find_by_image); if there are any, return them in
+ * *out_existing (n > 0, in the arena) and write nothing; otherwise put the
+ * batch exactly as fl_store_faces_put() and return an empty *out_existing.
+ * Every face of the batch must have the same image_id and external_image_id
+ * (FL_ERR_INVALID_ARG). Unlike a find followed by a put, two concurrent calls
+ * for the same image cannot both insert. */
+enum fl_status fl_store_faces_put_dedup(struct fl_store *st, const char *collection,
+                                        struct fl_store_face *faces, size_t n, struct fl_arena *a,
+                                        struct fl_store_face_list *out_existing,
+                                        struct fl_err *err);
 /* The faces among face_ids[0..n) that exist, in the order asked (ids not
  * found are left out; a repeated id is returned once per mention).
  * FL_ERR_NOT_FOUND only when the collection is missing. */
@@ -412,8 +456,8 @@ enum fl_status fl_store_faces_find_by_image(struct fl_store *st, const char *col
 /* Stream (key, FaceId, embedding) of every face of a collection in FaceId
  * order, from one consistent snapshot, with O(dim) memory: for rebuilding the vector
  * index. Returns the callback's first non-OK status, or a store error. */
-enum fl_status fl_store_faces_scan(struct fl_store *st, const char *collection,
-                                   fl_store_scan_fn fn, void *ud, struct fl_err *err);
+enum fl_status fl_store_faces_scan(struct fl_store *st, const char *collection, fl_store_scan_fn fn,
+                                   void *ud, struct fl_err *err);
 
 /* ================================= Users ================================= */
 
@@ -436,8 +480,8 @@ enum fl_status fl_store_user_get(struct fl_store *st, const char *collection, co
 /* A page of users ordered by UserId. FL_ERR_NOT_FOUND if the collection is
  * missing. */
 enum fl_status fl_store_users_list(struct fl_store *st, const char *collection, const char *after,
-                                   size_t limit, struct fl_arena *a,
-                                   struct fl_store_user_page *out, struct fl_err *err);
+                                   size_t limit, struct fl_arena *a, struct fl_store_user_page *out,
+                                   struct fl_err *err);
 /* Delete a user after disassociating its faces. FL_ERR_NOT_FOUND. */
 enum fl_status fl_store_user_delete(struct fl_store *st, const char *collection,
                                     const char *user_id, const char *token, struct fl_err *err);
@@ -481,8 +525,8 @@ enum fl_status fl_store_tags_list(struct fl_store *st, const char *collection, s
 
 /* ================================== Jobs ================================== */
 
-/* Record a new job (created = updated = now). FL_ERR_EXISTS if the id is
- * taken. */
+/* Record a new job (created = updated = now; progress in [0,1]).
+ * FL_ERR_EXISTS if the id is taken. */
 enum fl_status fl_store_job_create(struct fl_store *st, const struct fl_store_job *job,
                                    struct fl_err *err);
 /* Update state, progress (0..1) and message (NULL clears it); updated = now.
@@ -505,5 +549,52 @@ enum fl_status fl_store_changes_since(struct fl_store *st, uint64_t after, size_
                                       struct fl_err *err);
 /* Drop changes with seq <= upto (all followers have seen them). */
 enum fl_status fl_store_changes_prune(struct fl_store *st, uint64_t upto, struct fl_err *err);
+
+/* ============================== Maintenance ============================== */
+
+/* Full consistency check of the database (SQLite: PRAGMA integrity_check and
+ * foreign_key_check). FL_OK, or FL_ERR_CORRUPT with the first problem in the
+ * message. Reads the whole file: for `facelink doctor`-style tools and
+ * tests, not for every start-up of a large store. */
+enum fl_status fl_store_check(struct fl_store *st, struct fl_err *err);
+
+/* ============================== Reindexing ============================== */
+
+/* ReindexCollection moves a collection to another model without losing a
+ * FaceId, ExternalImageId or UserId (DESIGN.md §5): re-embed every kept crop
+ * with the new model, stage the results, then switch in one transaction.
+ * The collection keeps serving with its old embeddings until the switch.
+ *
+ *     scan_crops(only_unstaged = false) -> embed -> stage (in batches)
+ *     commit -> FL_ERR_CONFLICT if faces were indexed meanwhile:
+ *         scan_crops(only_unstaged = true) -> embed -> stage -> commit again
+ *     or abort (drops the staged embeddings)
+ */
+
+/* Stream (key, FaceId, crop) of the faces of a collection that have a kept
+ * crop, in FaceId order, from one snapshot; with only_unstaged, only those
+ * without a staged embedding yet. Faces without a crop cannot be re-embedded
+ * and are not listed (the commit then reports them). */
+enum fl_status fl_store_reindex_scan_crops(struct fl_store *st, const char *collection,
+                                           bool only_unstaged, fl_store_crop_fn fn, void *ud,
+                                           struct fl_err *err);
+/* Stage new embeddings (replacing earlier staged ones) in one transaction.
+ * Keys of faces that are no longer in the collection are skipped;
+ * *out_staged (may be NULL) counts the others. All items must have the same
+ * dim (FL_ERR_INVALID_ARG). FL_ERR_NOT_FOUND if the collection is missing. */
+enum fl_status fl_store_reindex_stage(struct fl_store *st, const char *collection,
+                                      const struct fl_store_embedding *items, size_t n,
+                                      size_t *out_staged, struct fl_err *err);
+/* Switch the collection model->id to model->model_id, face_model_version and
+ * dim: in one transaction, every face takes its staged embedding and
+ * IndexFacesModelVersion = face_model_version, the staging is emptied and
+ * one FL_STORE_CHANGE_COLLECTION_REINDEX change is logged (the index must be
+ * rebuilt). FL_ERR_CONFLICT, changing nothing, if some face has no staged
+ * embedding of that dim (the message says how many). */
+enum fl_status fl_store_reindex_commit(struct fl_store *st, const struct fl_store_collection *model,
+                                       struct fl_err *err);
+/* Drop the staged embeddings of a collection. */
+enum fl_status fl_store_reindex_abort(struct fl_store *st, const char *collection,
+                                      struct fl_err *err);
 
 #endif /* FL_STORE_H */

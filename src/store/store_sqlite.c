@@ -10,7 +10,9 @@
  *   - journal_mode=WAL and synchronous=FULL: COMMIT returns only after the
  *     WAL frames of the transaction are fsync()ed, so a write whose call
  *     returned FL_OK survives a crash of the process (tested with SIGKILL in
- *     test_store_crash.c) and of the machine (what FULL adds over NORMAL).
+ *     test_store_crash.c) and, by SQLite's design, of the machine (what FULL
+ *     adds over NORMAL; not tested here). ":memory:" stores, for tests, have
+ *     no WAL and no durability.
  *   - Every write is exactly one transaction, opened with BEGIN IMMEDIATE
  *     (takes the write lock up front, so a reader never has to upgrade and
  *     die with SQLITE_BUSY halfway) and closed with COMMIT, or ROLLBACK on any
@@ -23,7 +25,8 @@
  * below, one documented entry each, prepared once per connection at open
  * (SQLITE_PREPARE_PERSISTENT) and reset after each use. Values are always
  * bound, never formatted into SQL. The only SQL not in the table is fixed
- * text run at open: the PRAGMAs and the migration scripts.
+ * text run at open: the PRAGMAs, the migration scripts and the transaction
+ * around them.
  *
  * Memory: SQLite's allocations are routed through fl_malloc (SQLITE_CONFIG_
  * MALLOC, once per process, if nothing initialised SQLite before us), so the
@@ -51,7 +54,7 @@
 #include <string.h>
 
 #define FL_SQLITE_APP_ID 0x464c4b31 /* "FLK1" in PRAGMA application_id */
-#define DEFAULT_BUSY_MS 5000
+#define DEFAULT_BUSY_MS  5000
 
 /* =========================== Prepared statements =========================== */
 
@@ -107,6 +110,15 @@ enum sq_stmt {
     S_JOB_INSERT,
     S_JOB_UPDATE,
     S_JOB_GET,
+    S_INTEGRITY,
+    S_FK_CHECK,
+    S_CROP_SCAN,
+    S_CROP_SCAN_UNSTAGED,
+    S_STAGE_PUT,
+    S_STAGE_MISSING,
+    S_STAGE_APPLY,
+    S_STAGE_CLEAR,
+    S_COLL_SET_MODEL,
     S_COUNT_
 };
 
@@ -230,14 +242,46 @@ static const char *const stmt_sql[] = {
     /* Job ?1: id, type, collection, state, progress, params, message, created, updated. */
     [S_JOB_GET] = "SELECT id, type, collection, state, progress, params, message, created, "
                   "updated FROM jobs WHERE id = ?1",
+
+    /* Consistency: the first problem found ("ok" when none), and the first
+     * row that breaks a foreign key (no row when none). */
+    [S_INTEGRITY] = "PRAGMA integrity_check(1)",
+    [S_FK_CHECK] = "PRAGMA foreign_key_check",
+
+    /* Reindexing. Faces of collection ?1 with a kept crop, in FaceId order:
+     * key, face_id, crop. */
+    [S_CROP_SCAN] = "SELECT f.key, f.face_id, c.crop FROM faces f "
+                    "JOIN face_crops c ON c.face_key = f.key "
+                    "WHERE f.collection = ?1 ORDER BY f.face_id",
+    /* As S_CROP_SCAN, only faces without a staged embedding. */
+    [S_CROP_SCAN_UNSTAGED] = "SELECT f.key, f.face_id, c.crop FROM faces f "
+                             "JOIN face_crops c ON c.face_key = f.key "
+                             "WHERE f.collection = ?1 AND NOT EXISTS "
+                             "(SELECT 1 FROM reindex_staging s WHERE s.face_key = f.key) "
+                             "ORDER BY f.face_id",
+    /* Stage embedding ?4 (dim ?3) for face key ?1 if it is in collection ?2. */
+    [S_STAGE_PUT] = "INSERT OR REPLACE INTO reindex_staging(face_key, collection, dim, embedding) "
+                    "SELECT key, collection, ?3, ?4 FROM faces WHERE key = ?1 AND collection = ?2",
+    /* Number of faces of collection ?1 without a staged embedding of dim ?2. */
+    [S_STAGE_MISSING] = "SELECT count(*) FROM faces f WHERE f.collection = ?1 AND NOT EXISTS "
+                        "(SELECT 1 FROM reindex_staging s WHERE s.face_key = f.key AND s.dim = ?2)",
+    /* Swap the staged embeddings of collection ?1 in: dim ?2, model version ?3. */
+    [S_STAGE_APPLY] = "UPDATE faces SET embedding = (SELECT s.embedding FROM reindex_staging s "
+                      "WHERE s.face_key = faces.key), dim = ?2, model_version = ?3 "
+                      "WHERE collection = ?1",
+    /* Drop the staged embeddings of collection ?1. */
+    [S_STAGE_CLEAR] = "DELETE FROM reindex_staging WHERE collection = ?1",
+    /* Collection ?1 now uses model ?2, FaceModelVersion ?3, dim ?4. */
+    [S_COLL_SET_MODEL] = "UPDATE collections SET model_id = ?2, face_model_version = ?3, dim = ?4 "
+                         "WHERE id = ?1",
 };
 /* clang-format on */
 _Static_assert(FL_ARRAY_LEN(stmt_sql) == S_COUNT_, "stmt_sql out of sync with enum sq_stmt");
 
 /* The backend object. */
 struct sq_store {
-    struct fl_store base; /* must be first */
-    sqlite3 *db;          /* owned */
+    struct fl_store base;         /* must be first */
+    sqlite3 *db;                  /* owned */
     sqlite3_stmt *stmt[S_COUNT_]; /* owned; prepared at open */
 };
 
@@ -312,17 +356,18 @@ static void mem_shutdown(void *ud)
 }
 
 static pthread_once_t sqlite_once = PTHREAD_ONCE_INIT;
-static int sqlite_init_rc = SQLITE_OK;
 
-/* Once per process: route SQLite's heap through fl_malloc (when SQLite was
- * not initialised by someone else first), then initialise SQLite. */
+/* Once per process, before SQLite is initialised: route its heap through
+ * fl_malloc (refused when someone initialised SQLite before us; then its
+ * heap is simply not counted). sqlite3_initialize() itself runs at every
+ * open: it is cheap once done, thread-safe, and may be retried after it
+ * failed for lack of memory. */
 static void sqlite_setup(void)
 {
-    static const sqlite3_mem_methods mem = {mem_malloc, mem_free,     mem_realloc, mem_size,
+    static const sqlite3_mem_methods mem = {mem_malloc,  mem_free, mem_realloc,  mem_size,
                                             mem_roundup, mem_init, mem_shutdown, NULL};
     if (sqlite3_config(SQLITE_CONFIG_MALLOC, &mem) != SQLITE_OK)
         FL_LOG_D("store: SQLite already initialised; its heap is not counted");
-    sqlite_init_rc = sqlite3_initialize();
 }
 
 /* ================================ Errors ================================ */
@@ -655,8 +700,8 @@ static enum fl_status read_face(sqlite3_stmt *st, unsigned flags, struct fl_aren
         if (!b && sqlite3_errcode(sqlite3_db_handle(st)) == SQLITE_NOMEM)
             return fl_err_set(err, FL_ERR_NOMEM, "store: out of memory reading an embedding");
         if (!b || (size_t)nb != (size_t)dim * 4)
-            return fl_err_set(err, FL_ERR_CORRUPT, "store: embedding of %d bytes for dim %lld",
-                              nb, (long long)dim);
+            return fl_err_set(err, FL_ERR_CORRUPT, "store: embedding of %d bytes for dim %lld", nb,
+                              (long long)dim);
         e = fl_arena_alloc(a, (size_t)nb, alignof(max_align_t));
         if (!e)
             return fl_err_set(err, FL_ERR_NOMEM, "store: out of memory (arena)");
@@ -690,7 +735,10 @@ static enum fl_status collect_faces(struct sq_store *s, sqlite3_stmt *st, unsign
     int rc;
     sqlite3_bind_int(st, 1, (flags & FL_STORE_WANT_EMBEDDING) ? 1 : 0);
     sqlite3_bind_int(st, 2, (flags & FL_STORE_WANT_CROP) ? 1 : 0);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    for (;;) {
+        rc = sqlite3_step(st);
+        if (rc != SQLITE_ROW)
+            break;
         ret = grow(a, (void **)v, *n, cap, sizeof(**v), err);
         if (ret == FL_OK)
             ret = read_face(st, flags, a, &(*v)[*n], err);
@@ -823,15 +871,16 @@ enum fl_status fl__store_sqlite_open(const char *path, const struct fl_store_opt
     char journal[16] = "";
 
     pthread_once(&sqlite_once, sqlite_setup);
-    if (sqlite_init_rc != SQLITE_OK)
-        return sq_fail(NULL, sqlite_init_rc, "initialise SQLite", err);
+    src = sqlite3_initialize();
+    if (src != SQLITE_OK)
+        return sq_fail(NULL, src, "initialise SQLite", err);
     s = fl_calloc(1, sizeof(*s));
     if (!s)
         return fl_err_set(err, FL_ERR_NOMEM, "store: out of memory");
     s->base.m = &sq_methods;
     src = sqlite3_open_v2(path, &s->db, flags, NULL);
     if (src != SQLITE_OK) {
-        rc = s->db ? sq_fail(s->db, src, path, err) : sq_fail(NULL, src, path, err);
+        rc = sq_fail(s->db, src, path, err);
         if (rc != FL_ERR_NOMEM && rc != FL_ERR_CORRUPT)
             rc = fl_err_set(err, FL_ERR_IO, "store: cannot open %s: %s", path,
                             s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(src));
@@ -855,7 +904,8 @@ enum fl_status fl__store_sqlite_open(const char *path, const struct fl_store_opt
             rc = sq_fail(s->db, src, "set WAL mode", err);
             goto out;
         }
-        if (strcmp(journal, "wal") != 0) {
+        /* ":memory:" (tests) has no WAL: private to this connection, not durable */
+        if (strcmp(journal, "wal") != 0 && strcmp(path, ":memory:") != 0) {
             rc = fl_err_set(err, FL_ERR_STORE, "store: %s: WAL mode refused (journal %s)", path,
                             journal);
             goto out;
@@ -938,7 +988,10 @@ static enum fl_status sq_collection_list(struct fl_store *st, const char *after,
     int rc;
     bind_text(q, 1, after);
     sqlite3_bind_int64(q, 2, (sqlite3_int64)limit + 1);
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+    for (;;) {
+        rc = sqlite3_step(q);
+        if (rc != SQLITE_ROW)
+            break;
         ret = grow(a, (void **)&v, n, &cap, sizeof(*v), err);
         if (ret == FL_OK)
             ret = read_collection(q, a, &v[n], err);
@@ -961,8 +1014,7 @@ static enum fl_status sq_collection_list(struct fl_store *st, const char *after,
     return FL_OK;
 }
 
-static enum fl_status sq_collection_delete(struct fl_store *st, const char *id,
-                                           struct fl_err *err)
+static enum fl_status sq_collection_delete(struct fl_store *st, const char *id, struct fl_err *err)
 {
     struct sq_store *s = sq(st);
     sqlite3_stmt *q = stmt(s, S_COLL_DELETE);
@@ -993,8 +1045,8 @@ static enum fl_status user_read(struct sq_store *s, const char *collection, cons
     if (rc == SQLITE_ROW) {
         sqlite3_int64 status = sqlite3_column_int64(q, 0);
         if (status < FL_STORE_USER_ACTIVE || status > FL_STORE_USER_CREATED) {
-            ret = fl_err_set(err, FL_ERR_CORRUPT, "store: user with status %lld",
-                             (long long)status);
+            ret =
+                fl_err_set(err, FL_ERR_CORRUPT, "store: user with status %lld", (long long)status);
         } else {
             out->status = (enum fl_store_user_status)status;
             out->created = sqlite3_column_double(q, 1);
@@ -1054,8 +1106,8 @@ static enum fl_status face_insert(struct sq_store *s, const char *collection,
     rc = exec_stmt(s, q, "insert face", err);
     fl_free(tmp);
     if (rc == FL_ERR_EXISTS)
-        return fl_err_set(err, FL_ERR_EXISTS, "store: face %s already in collection %s",
-                          f->face_id, collection);
+        return fl_err_set(err, FL_ERR_EXISTS, "store: face %s already in collection %s", f->face_id,
+                          collection);
     if (rc != FL_OK)
         return rc;
     *out_key = sqlite3_last_insert_rowid(s->db);
@@ -1072,31 +1124,21 @@ static enum fl_status face_insert(struct sq_store *s, const char *collection,
     return rc;
 }
 
-static enum fl_status sq_faces_put(struct fl_store *st, const char *collection,
-                                   struct fl_store_face *faces, size_t n, struct fl_err *err)
+/* Insert a batch inside the open write transaction; keys[i] receives each
+ * new key. */
+static enum fl_status faces_insert_all(struct sq_store *s, const char *collection,
+                                       const struct fl_store_face *faces, size_t n, double now,
+                                       int64_t *keys, struct fl_err *err)
 {
-    struct sq_store *s = sq(st);
-    int64_t *keys = NULL;
-    double now = fl_time_now();
     uint32_t dim = 0;
     struct fl_store_user u;
-    enum fl_status rc;
-
-    keys = fl_malloc(n * sizeof(*keys));
-    if (!keys)
-        return fl_err_set(err, FL_ERR_NOMEM, "store: out of memory");
-    rc = tx_begin(s, true, err);
-    if (rc != FL_OK)
-        goto out;
-    rc = coll_dim(s, collection, &dim, err);
+    enum fl_status rc = coll_dim(s, collection, &dim, err);
     for (size_t i = 0; rc == FL_OK && i < n; i++) {
         const struct fl_store_face *f = &faces[i];
-        if (f->dim != dim) {
-            rc = fl_err_set(err, FL_ERR_INVALID_ARG,
-                            "store: face %zu has dimension %u, collection %s wants %u", i, f->dim,
-                            collection, dim);
-            break;
-        }
+        if (f->dim != dim)
+            return fl_err_set(err, FL_ERR_INVALID_ARG,
+                              "store: face %zu has dimension %u, collection %s wants %u", i, f->dim,
+                              collection, dim);
         if (f->user_id) {
             rc = user_read(s, collection, f->user_id, &u, err);
             if (rc == FL_OK && u.status != FL_STORE_USER_ACTIVE)
@@ -1109,17 +1151,70 @@ static enum fl_status sq_faces_put(struct fl_store *st, const char *collection,
     }
     if (rc == FL_OK)
         rc = coll_add(s, S_COLL_ADD_FACES, collection, (int64_t)n, err);
+    return rc;
+}
+
+/* faces_put and faces_put_dedup: with dedup (a and out_existing set), first
+ * look for faces of the batch's image and ExternalImageId in the same
+ * transaction and insert nothing if there are any. */
+static enum fl_status faces_put(struct sq_store *s, const char *collection,
+                                struct fl_store_face *faces, size_t n, struct fl_arena *a,
+                                struct fl_store_face_list *out_existing, struct fl_err *err)
+{
+    int64_t *keys = NULL;
+    double now = fl_time_now();
+    struct fl_store_face *v = NULL;
+    size_t nv = 0, cap = 0;
+    enum fl_status rc;
+
+    keys = fl_malloc(n * sizeof(*keys));
+    if (!keys)
+        return fl_err_set(err, FL_ERR_NOMEM, "store: out of memory");
+    rc = tx_begin(s, true, err);
+    if (rc != FL_OK)
+        goto out;
+    if (out_existing) {
+        sqlite3_stmt *q = stmt(s, S_FACE_BY_IMAGE);
+        rc = coll_exists(s, collection, err);
+        if (rc == FL_OK) {
+            bind_text(q, 3, collection);
+            bind_text(q, 4, faces[0].image_id);
+            bind_text(q, 5, faces[0].external_image_id);
+            rc = collect_faces(s, q, 0, a, &v, &nv, &cap, err);
+        }
+    }
+    if (rc == FL_OK && nv == 0)
+        rc = faces_insert_all(s, collection, faces, n, now, keys, err);
     rc = tx_end(s, rc, err);
-    if (rc == FL_OK) {
+    if (rc == FL_OK && nv == 0) {
         for (size_t i = 0; i < n; i++) {
             faces[i].key = keys[i];
             if (faces[i].created <= 0)
                 faces[i].created = now;
         }
     }
+    if (rc == FL_OK && out_existing) {
+        out_existing->v = v;
+        out_existing->n = nv;
+        out_existing->next = NULL;
+    }
 out:
     fl_free(keys);
     return rc;
+}
+
+static enum fl_status sq_faces_put(struct fl_store *st, const char *collection,
+                                   struct fl_store_face *faces, size_t n, struct fl_err *err)
+{
+    return faces_put(sq(st), collection, faces, n, NULL, NULL, err);
+}
+
+static enum fl_status sq_faces_put_dedup(struct fl_store *st, const char *collection,
+                                         struct fl_store_face *faces, size_t n, struct fl_arena *a,
+                                         struct fl_store_face_list *out_existing,
+                                         struct fl_err *err)
+{
+    return faces_put(sq(st), collection, faces, n, a, out_existing, err);
 }
 
 static enum fl_status sq_faces_get(struct fl_store *st, const char *collection,
@@ -1341,7 +1436,10 @@ static enum fl_status sq_faces_scan(struct fl_store *st, const char *collection,
     ret = coll_exists(s, collection, err);
     if (ret == FL_OK) {
         bind_text(q, 1, collection);
-        while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        for (;;) {
+            rc = sqlite3_step(q);
+            if (rc != SQLITE_ROW)
+                break;
             sqlite3_int64 key = sqlite3_column_int64(q, 0), dim = sqlite3_column_int64(q, 2);
             const void *b;
             int nb;
@@ -1349,8 +1447,8 @@ static enum fl_status sq_faces_scan(struct fl_store *st, const char *collection,
             if (ret != FL_OK)
                 break;
             if (dim <= 0 || dim > FL_STORE_DIM_MAX) {
-                ret = fl_err_set(err, FL_ERR_CORRUPT, "store: face %s has dimension %lld",
-                                 face_id, (long long)dim);
+                ret = fl_err_set(err, FL_ERR_CORRUPT, "store: face %s has dimension %lld", face_id,
+                                 (long long)dim);
                 break;
             }
             b = sqlite3_column_blob(q, 3);
@@ -1533,7 +1631,10 @@ static enum fl_status sq_users_list(struct fl_store *st, const char *collection,
         bind_text(q, 1, collection);
         bind_text(q, 2, after);
         sqlite3_bind_int64(q, 3, (sqlite3_int64)limit + 1);
-        while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        for (;;) {
+            rc = sqlite3_step(q);
+            if (rc != SQLITE_ROW)
+                break;
             sqlite3_int64 status = sqlite3_column_int64(q, 1);
             ret = grow(a, (void **)&v, n, &cap, sizeof(*v), err);
             if (ret == FL_OK)
@@ -1698,8 +1799,7 @@ static enum fl_status user_faces(struct sq_store *s, bool associate, const char 
         }
     }
     if (rc == FL_OK)
-        rc = user_settle(s, collection, user_id, u.status, associate ? max_faces : 0, &status,
-                         err);
+        rc = user_settle(s, collection, user_id, u.status, associate ? max_faces : 0, &status, err);
     if (rc == FL_OK && token && !replay)
         rc = token_record(s, token, collection, digest, err);
     rc = tx_end(s, rc, err);
@@ -1714,8 +1814,8 @@ out:
 }
 
 static enum fl_status sq_faces_associate(struct fl_store *st, const char *collection,
-                                         const char *user_id, const char *const *face_ids,
-                                         size_t n, uint32_t max_faces_per_user, const char *token,
+                                         const char *user_id, const char *const *face_ids, size_t n,
+                                         uint32_t max_faces_per_user, const char *token,
                                          struct fl_store_outcome *out,
                                          enum fl_store_user_status *out_status, struct fl_err *err)
 {
@@ -1802,7 +1902,10 @@ static enum fl_status sq_tags_list(struct fl_store *st, const char *collection, 
     ret = coll_exists(s, collection, err);
     if (ret == FL_OK) {
         bind_text(q, 1, collection);
-        while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        for (;;) {
+            rc = sqlite3_step(q);
+            if (rc != SQLITE_ROW)
+                break;
             ret = grow(a, (void **)&v, n, &cap, sizeof(*v), err);
             if (ret == FL_OK)
                 ret = col_str(q, 0, a, &v[n].key, err);
@@ -1938,7 +2041,10 @@ static enum fl_status sq_changes_since(struct fl_store *st, uint64_t after, size
         after = (uint64_t)INT64_MAX;
     sqlite3_bind_int64(q, 1, (sqlite3_int64)after);
     sqlite3_bind_int64(q, 2, (sqlite3_int64)limit);
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+    for (;;) {
+        rc = sqlite3_step(q);
+        if (rc != SQLITE_ROW)
+            break;
         ret = grow(a, (void **)&v, n, &cap, sizeof(*v), err);
         if (ret == FL_OK)
             ret = col_str(q, 2, a, &v[n].collection, err);
@@ -1969,6 +2075,184 @@ static enum fl_status sq_changes_prune(struct fl_store *st, uint64_t upto, struc
         upto = (uint64_t)INT64_MAX;
     sqlite3_bind_int64(q, 1, (sqlite3_int64)upto);
     return exec_stmt(s, q, "prune changes", err);
+}
+
+/* ============================== Maintenance ============================== */
+
+static enum fl_status sq_check(struct fl_store *st, struct fl_err *err)
+{
+    struct sq_store *s = sq(st);
+    sqlite3_stmt *q = stmt(s, S_INTEGRITY);
+    enum fl_status ret = FL_OK;
+    int rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW) {
+        const unsigned char *t = sqlite3_column_text(q, 0);
+        if (!t)
+            ret = sq_fail(s->db, SQLITE_NOMEM, "integrity check", err);
+        else if (strcmp((const char *)t, "ok") != 0)
+            ret = fl_err_set(err, FL_ERR_CORRUPT, "store: integrity check: %s", (const char *)t);
+    } else {
+        ret = sq_fail(s->db, rc, "integrity check", err);
+    }
+    done(q);
+    if (ret != FL_OK)
+        return ret;
+    q = stmt(s, S_FK_CHECK);
+    rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW) {
+        const unsigned char *t = sqlite3_column_text(q, 0);
+        ret = fl_err_set(err, FL_ERR_CORRUPT, "store: a row of %s breaks a foreign key",
+                         t ? (const char *)t : "?");
+    } else if (rc != SQLITE_DONE) {
+        ret = sq_fail(s->db, rc, "foreign key check", err);
+    }
+    done(q);
+    return ret;
+}
+
+/* ============================== Reindexing ============================== */
+
+static enum fl_status sq_reindex_scan_crops(struct fl_store *st, const char *collection,
+                                            bool only_unstaged, fl_store_crop_fn fn, void *ud,
+                                            struct fl_err *err)
+{
+    struct sq_store *s = sq(st);
+    sqlite3_stmt *q = stmt(s, only_unstaged ? S_CROP_SCAN_UNSTAGED : S_CROP_SCAN);
+    char face_id[FL_UUID_STR_LEN + 1];
+    enum fl_status ret = tx_begin(s, false, err);
+    int rc = SQLITE_DONE;
+
+    if (ret != FL_OK)
+        return ret;
+    ret = coll_exists(s, collection, err);
+    if (ret == FL_OK) {
+        bind_text(q, 1, collection);
+        for (;;) {
+            rc = sqlite3_step(q);
+            if (rc != SQLITE_ROW)
+                break;
+            const void *b;
+            int nb;
+            ret = col_fixed(q, 1, face_id, sizeof(face_id), err);
+            if (ret != FL_OK)
+                break;
+            b = sqlite3_column_blob(q, 2);
+            nb = sqlite3_column_bytes(q, 2);
+            if (!b && nb > 0) {
+                ret = fl_err_set(err, FL_ERR_NOMEM, "store: out of memory reading a crop");
+                break;
+            }
+            ret = fn(ud, sqlite3_column_int64(q, 0), face_id, b, (size_t)nb);
+            if (ret != FL_OK)
+                break;
+        }
+        if (ret == FL_OK && rc != SQLITE_DONE)
+            ret = sq_fail(s->db, rc, "scan crops", err);
+        done(q);
+    }
+    if (ret == FL_OK)
+        return tx_end(s, FL_OK, err);
+    tx_rollback(s);
+    return ret;
+}
+
+static enum fl_status sq_reindex_stage(struct fl_store *st, const char *collection,
+                                       const struct fl_store_embedding *items, size_t n,
+                                       size_t *out_staged, struct fl_err *err)
+{
+    struct sq_store *s = sq(st);
+    size_t staged = 0;
+    enum fl_status rc = tx_begin(s, true, err);
+    if (rc != FL_OK)
+        return rc;
+    rc = coll_exists(s, collection, err);
+    for (size_t i = 0; rc == FL_OK && i < n; i++) {
+        sqlite3_stmt *q = stmt(s, S_STAGE_PUT);
+        void *tmp = NULL;
+        int src;
+        sqlite3_bind_int64(q, 1, items[i].key);
+        bind_text(q, 2, collection);
+        sqlite3_bind_int64(q, 3, items[i].dim);
+        src = bind_floats(q, 4, items[i].embedding, items[i].dim, &tmp);
+        if (src != SQLITE_OK) {
+            done(q);
+            rc = sq_fail(s->db, src, "bind embedding", err);
+        } else {
+            rc = exec_stmt(s, q, "stage embedding", err);
+            if (rc == FL_OK)
+                staged += (size_t)sqlite3_changes(s->db);
+        }
+        fl_free(tmp);
+    }
+    rc = tx_end(s, rc, err);
+    if (rc == FL_OK && out_staged)
+        *out_staged = staged;
+    return rc;
+}
+
+static enum fl_status sq_reindex_commit(struct fl_store *st, const struct fl_store_collection *m,
+                                        struct fl_err *err)
+{
+    struct sq_store *s = sq(st);
+    sqlite3_stmt *q;
+    enum fl_status rc = tx_begin(s, true, err);
+    if (rc != FL_OK)
+        return rc;
+    rc = coll_exists(s, m->id, err);
+    if (rc == FL_OK) {
+        int src;
+        q = stmt(s, S_STAGE_MISSING);
+        bind_text(q, 1, m->id);
+        sqlite3_bind_int64(q, 2, m->dim);
+        src = sqlite3_step(q);
+        if (src != SQLITE_ROW)
+            rc = sq_fail(s->db, src, "count unstaged faces", err);
+        else if (sqlite3_column_int64(q, 0) > 0)
+            rc = fl_err_set(err, FL_ERR_CONFLICT,
+                            "store: %lld faces of collection %s have no new embedding of "
+                            "dimension %u",
+                            (long long)sqlite3_column_int64(q, 0), m->id, m->dim);
+        done(q);
+    }
+    if (rc == FL_OK) {
+        q = stmt(s, S_STAGE_APPLY);
+        bind_text(q, 1, m->id);
+        sqlite3_bind_int64(q, 2, m->dim);
+        bind_text(q, 3, m->face_model_version);
+        rc = exec_stmt(s, q, "swap embeddings", err);
+    }
+    if (rc == FL_OK) {
+        q = stmt(s, S_COLL_SET_MODEL);
+        bind_text(q, 1, m->id);
+        bind_text(q, 2, m->model_id);
+        bind_text(q, 3, m->face_model_version);
+        sqlite3_bind_int64(q, 4, m->dim);
+        rc = exec_stmt(s, q, "switch model", err);
+    }
+    if (rc == FL_OK) {
+        q = stmt(s, S_STAGE_CLEAR);
+        bind_text(q, 1, m->id);
+        rc = exec_stmt(s, q, "clear staging", err);
+    }
+    if (rc == FL_OK)
+        rc = change_add(s, FL_STORE_CHANGE_COLLECTION_REINDEX, m->id, 0, NULL, err);
+    return tx_end(s, rc, err);
+}
+
+static enum fl_status sq_reindex_abort(struct fl_store *st, const char *collection,
+                                       struct fl_err *err)
+{
+    struct sq_store *s = sq(st);
+    sqlite3_stmt *q = stmt(s, S_STAGE_CLEAR);
+    enum fl_status rc = tx_begin(s, true, err);
+    if (rc != FL_OK)
+        return rc;
+    rc = coll_exists(s, collection, err);
+    if (rc == FL_OK) {
+        bind_text(q, 1, collection);
+        rc = exec_stmt(s, q, "clear staging", err);
+    }
+    return tx_end(s, rc, err);
 }
 
 /* ================================ The table ================================ */
@@ -2002,4 +2286,10 @@ static const struct fl_store_methods sq_methods = {
     .x_change_seq = sq_change_seq,
     .x_changes_since = sq_changes_since,
     .x_changes_prune = sq_changes_prune,
+    .x_check = sq_check,
+    .x_reindex_scan_crops = sq_reindex_scan_crops,
+    .x_reindex_stage = sq_reindex_stage,
+    .x_reindex_commit = sq_reindex_commit,
+    .x_reindex_abort = sq_reindex_abort,
+    .x_faces_put_dedup = sq_faces_put_dedup,
 };
