@@ -106,6 +106,8 @@ struct fl_service_config {
     const char *region;        /* for ARNs (NULL: "us-east-1") */
     const char *account_id;    /* for ARNs (NULL: "000000000000") */
     int n_workers;             /* threads that will call fl_service_call (sizes pools) */
+    int no_store;              /* 1: no data dir and no database; only the operations on
+                                  images alone (DetectFaces, CompareFaces, EmbedFaces) */
 };
 
 /* Open the service (creates data_dir if needed). NULL with err set on failure. */

@@ -240,6 +240,8 @@ enum fl_status fl__api_prep_search_by_image(struct fl__api_ctx *ctx, json_t *req
                                             struct fl_err *err);
 enum fl_status fl__api_prep_detect_faces(struct fl__api_ctx *ctx, json_t *req, struct fl_err *err);
 enum fl_status fl__api_prep_compare_faces(struct fl__api_ctx *ctx, json_t *req, struct fl_err *err);
+enum fl_status fl__api_prep_embed_faces(struct fl__api_ctx *ctx, json_t *req, struct fl_err *err);
+FL__API_HANDLER(fl__api_op_embed_faces);
 FL__API_HANDLER(fl__api_op_index_faces);
 FL__API_HANDLER(fl__api_op_search_faces_by_image);
 FL__API_HANDLER(fl__api_op_search_users_by_image);

@@ -836,3 +836,76 @@ FL__API_HANDLER(fl__api_op_search_users_by_image)
     *out_resp = o;
     return FL_OK;
 }
+
+/* ============================== EmbedFaces ============================== */
+
+/* FaceLinkService.EmbedFaces: every face of the image (largest first, at
+ * most MaxFaces) with its FaceDetail and its embedding under FaceModel (the
+ * service's default model when absent), and the model's provenance: what a
+ * user needs to use the vectors anywhere else. Stateless. */
+enum fl_status fl__api_prep_embed_faces(struct fl__api_ctx *ctx, json_t *req, struct fl_err *err)
+{
+    struct fl__api_image_job *job;
+    struct fl_face_worker *w = NULL;
+    const char *model = fl__api_get_str(req, "FaceModel");
+    long long max_faces = fl__api_get_int(req, "MaxFaces", MAX_FACES_DETECTED);
+    enum fl_status rc = job_new(ctx, err);
+    if (rc != FL_OK)
+        return rc;
+    job = ctx->job;
+    job->attrs = parse_attrs(json_object_get(req, "Attributes"));
+    job->model = model ? fl__api_model_find(model) : ctx->svc->default_model;
+    if (!job->model)
+        return fl_err_set(err, FL_ERR_INVALID_ARG,
+                          "Request has invalid parameters: unknown FaceModel '%s' (known: dlib, "
+                          "mobilefacenet, or a model id or FaceModelVersion)",
+                          model);
+    rc = decode_image(req, "Image", &job->a, err);
+    if (rc != FL_OK)
+        return rc;
+    w = fl__api_face_take(ctx->svc, err);
+    if (!w)
+        return err ? err->code : FL_ERR_INTERNAL;
+    rc = detect(w, &job->a, engine_attrs(job->attrs), err);
+    if (rc == FL_OK && job->a.n > max_faces)
+        job->a.n = (int)max_faces;
+    for (int i = 0; rc == FL_OK && i < job->a.n; i++)
+        rc = embed(w, job->model, &job->a, &job->a.faces[i], err);
+    fl__api_face_give(ctx->svc, w);
+    return rc;
+}
+
+FL__API_HANDLER(fl__api_op_embed_faces)
+{
+    struct fl__api_image_job *job = ctx->job;
+    const struct fl_face_model_info *mi = fl_face_model_info(job->model->face_model);
+    json_t *o = json_object(), *m = json_object(), *faces;
+    (void)req;
+    if (!fl__api_set(o, "FaceModel", m) || !fl__api_set(m, "Id", json_string(mi->id)) ||
+        !fl__api_set(m, "Name", json_string(mi->name)) ||
+        !fl__api_set(m, "FaceModelVersion", json_string(mi->face_model_version)) ||
+        !fl__api_set(m, "Dimension", json_integer(mi->dim)) ||
+        !fl__api_set(m, "Metric", json_string(mi->metric)) ||
+        !fl__api_set(m, "Normalized", json_boolean(mi->normalised)) ||
+        !fl__api_set(m, "Alignment", json_string(mi->alignment)))
+        return nomem(o, err);
+    faces = json_array();
+    if (!fl__api_set(o, "Faces", faces))
+        return nomem(o, err);
+    for (int i = 0; i < job->a.n; i++) {
+        const struct job_face *jf = &job->a.faces[i];
+        json_t *f = json_object(), *v;
+        if (!fl__api_push(faces, f) ||
+            !fl__api_set(f, "FaceDetail",
+                         face_detail_json(&job->a.img, &jf->f, job->attrs, false)))
+            return nomem(o, err);
+        v = json_array();
+        if (!fl__api_set(f, "Embedding", v))
+            return nomem(o, err);
+        for (int k = 0; k < mi->dim; k++)
+            if (!fl__api_push(v, fl__api_real(jf->emb[k])))
+                return nomem(o, err);
+    }
+    *out_resp = o;
+    return FL_OK;
+}

@@ -50,11 +50,18 @@
 #define FL_API_BODY_MAX  ((size_t)16 << 20)
 #define FL_API_ARENA_CAP ((size_t)256 << 20)
 
+enum op_kind {
+    OP_STORE = 0,     /* a Rekognition operation on collections (needs the store) */
+    OP_STATELESS = 1, /* a Rekognition operation on images alone */
+    OP_EXT = 2,       /* a FaceLinkService extension on images alone */
+};
+
 struct op_row {
     const char *name;
     fl__api_handler_fn fn;
     bool writes;                 /* takes the exclusive lock */
     fl__api_prepare_fn prepare;  /* runs first, without the lock; or NULL */
+    enum op_kind kind;
 };
 
 static const struct op_row op_table[] = {
@@ -74,11 +81,13 @@ static const struct op_row op_table[] = {
     {"DisassociateFaces", fl__api_op_disassociate_faces, true},
     {"SearchUsers", fl__api_op_search_users, false},
     {"SearchUsersByImage", fl__api_op_search_users_by_image, false, fl__api_prep_search_by_image},
-    {"DetectFaces", fl__api_op_detect_faces, false, fl__api_prep_detect_faces},
-    {"CompareFaces", fl__api_op_compare_faces, false, fl__api_prep_compare_faces},
+    {"DetectFaces", fl__api_op_detect_faces, false, fl__api_prep_detect_faces, OP_STATELESS},
+    {"CompareFaces", fl__api_op_compare_faces, false, fl__api_prep_compare_faces, OP_STATELESS},
     {"TagResource", fl__api_op_tag_resource, true},
     {"UntagResource", fl__api_op_untag_resource, true},
     {"ListTagsForResource", fl__api_op_list_tags_for_resource, false},
+    /* FaceLinkService extensions (docs/internals/api.md) */
+    {"EmbedFaces", fl__api_op_embed_faces, false, fl__api_prep_embed_faces, OP_EXT},
 };
 
 /* ============================== Collections ============================== */
@@ -572,7 +581,7 @@ struct fl_service *fl_service_open(const struct fl_service_config *cfg, struct f
         fl_err_set(err, FL_ERR_NOMEM, "out of memory");
         goto fail;
     }
-    if (!cfg->store_dsn && mkdir_p(svc->data_dir, err) != FL_OK)
+    if (!cfg->no_store && !cfg->store_dsn && mkdir_p(svc->data_dir, err) != FL_OK)
         goto fail;
     n = cfg->n_workers > 0 ? cfg->n_workers : 1;
     if (n > 256)
@@ -586,13 +595,13 @@ struct fl_service *fl_service_open(const struct fl_service_config *cfg, struct f
         fl_err_set(err, FL_ERR_NOMEM, "out of memory");
         goto fail;
     }
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < n && !cfg->no_store; i++) {
         rc = fl_store_open(svc->dsn, NULL, &svc->stores[i], err);
         if (rc != FL_OK)
             goto fail;
         svc->n_stores = i + 1;
     }
-    if (load_collections(svc, err) != FL_OK)
+    if (!cfg->no_store && load_collections(svc, err) != FL_OK)
         goto fail;
     return svc;
 fail:
@@ -637,19 +646,29 @@ void fl_free_string(char *s)
 
 /* ================================ The call ================================ */
 
+/* The row of an X-Amz-Target. FaceLink's extensions exist only under
+ * "FaceLinkService.", so the SDKs' view of Rekognition stays untouched;
+ * Rekognition's operations answer under both prefixes, so a FaceLink client
+ * can use one prefix for everything. */
 static const struct op_row *find_op(const char *target)
 {
-    static const char *const prefixes[] = {"RekognitionService.", "FaceLinkService."};
+    static const char rek[] = "RekognitionService.", ext[] = "FaceLinkService.";
+    const char *name;
+    bool is_ext;
     if (!target)
         return NULL;
-    for (size_t p = 0; p < FL_ARRAY_LEN(prefixes); p++) {
-        size_t n = strlen(prefixes[p]);
-        if (strncmp(target, prefixes[p], n) != 0)
-            continue;
-        for (size_t i = 0; i < FL_ARRAY_LEN(op_table); i++)
-            if (strcmp(target + n, op_table[i].name) == 0)
-                return &op_table[i];
+    if (strncmp(target, rek, sizeof(rek) - 1) == 0) {
+        name = target + sizeof(rek) - 1;
+        is_ext = false;
+    } else if (strncmp(target, ext, sizeof(ext) - 1) == 0) {
+        name = target + sizeof(ext) - 1;
+        is_ext = true;
+    } else {
+        return NULL;
     }
+    for (size_t i = 0; i < FL_ARRAY_LEN(op_table); i++)
+        if ((op_table[i].kind != OP_EXT || is_ext) && strcmp(name, op_table[i].name) == 0)
+            return &op_table[i];
     return NULL;
 }
 
@@ -684,11 +703,17 @@ enum fl_status fl_service_call(struct fl_service *svc, const char *target, const
     }
     memset(&ctx, 0, sizeof(ctx));
     ctx.svc = svc;
-    ctx.spec = fl__api_spec_find(row->name);
+    ctx.spec = row->kind == OP_EXT ? fl__api_spec_find_ext(row->name) : fl__api_spec_find(row->name);
     FL_ASSERT(ctx.spec != NULL);
     rc = fl__api_validate(ctx.spec, req, err);
     if (rc != FL_OK)
         goto out;
+    if (svc->n_stores == 0 && row->kind == OP_STORE) {
+        rc = fl_err_set(err, FL_ERR_INTERNAL,
+                        "%s needs collections, and this service was opened without a store",
+                        row->name);
+        goto out;
+    }
     if (row->prepare) {
         rc = row->prepare(&ctx, req, err);
         if (rc != FL_OK)
@@ -699,11 +724,12 @@ enum fl_status fl_service_call(struct fl_service *svc, const char *target, const
         pthread_rwlock_wrlock(&svc->lock);
     else
         pthread_rwlock_rdlock(&svc->lock);
-    ctx.st = pool_take(svc);
+    ctx.st = svc->n_stores ? pool_take(svc) : NULL;
     fl_arena_init(&ctx.arena, FL_API_ARENA_CAP);
     rc = row->fn(&ctx, req, &resp, err);
     fl_arena_fini(&ctx.arena);
-    pool_give(svc, ctx.st);
+    if (ctx.st)
+        pool_give(svc, ctx.st);
     pthread_rwlock_unlock(&svc->lock);
     if (rc != FL_OK)
         goto out;

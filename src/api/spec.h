@@ -70,6 +70,8 @@ extern const size_t fl__api_spec_n_ops;
 
 /* The op's spec row by name, or NULL. */
 const struct fl__api_op_spec *fl__api_spec_find(const char *name);
+/* The same for FaceLinkService extensions (spec_ext.c), or NULL. */
+const struct fl__api_op_spec *fl__api_spec_find_ext(const char *name);
 /* The member row of a STRUCT shape by name, or NULL. */
 const struct fl__api_member *fl__api_shape_member(const struct fl__api_shape *sh, const char *name);
 

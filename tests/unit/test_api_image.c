@@ -337,6 +337,90 @@ static void test_no_face(void)
     json_decref(r);
 }
 
+/* FaceLinkService.EmbedFaces: vectors out, with the model's provenance; the
+ * dlib vector of a face equals what the same face indexes and searches with
+ * (SearchFacesByImage of the same photo finds it at Similarity ~100). */
+static void test_embed_faces(void)
+{
+    char p[1024], *im, *body, *out = NULL;
+    size_t len;
+    struct fl_err e;
+    enum fl_status rc;
+    json_t *r, *f, *v;
+    double n2 = 0;
+    if (!g_svc || !demo(1, p, sizeof(p)))
+        T_SKIP("models absent");
+    im = image_member("Image", p);
+    body = malloc(strlen(im) + 64);
+    sprintf(body, "{%s}", im);
+    rc = fl_service_call(g_svc, "FaceLinkService.EmbedFaces", body, strlen(body), &out, &len, &e);
+    T_REQUIRE(rc == FL_OK);
+    r = json_loads(out, 0, NULL);
+    fl_free_string(out);
+    T_CHECK_EQ_INT(json_array_size(json_object_get(r, "Faces")), 3);
+    T_CHECK_EQ_INT(json_integer_value(json_object_get(json_object_get(r, "FaceModel"), "Dimension")),
+                   128);
+    T_CHECK_EQ_STR(json_string_value(json_object_get(json_object_get(r, "FaceModel"), "Id")),
+                   "dlib-resnet128@face-api-1.7.15");
+    f = json_array_get(json_object_get(r, "Faces"), 0);
+    T_CHECK_EQ_INT(json_array_size(json_object_get(f, "Embedding")), 128);
+    T_CHECK(json_object_get(json_object_get(f, "FaceDetail"), "BoundingBox") != NULL);
+    json_decref(r);
+    sprintf(body, "{%s,\"FaceModel\":\"mobilefacenet\",\"MaxFaces\":1}", im);
+    rc = fl_service_call(g_svc, "FaceLinkService.EmbedFaces", body, strlen(body), &out, &len, &e);
+    T_REQUIRE(rc == FL_OK);
+    r = json_loads(out, 0, NULL);
+    fl_free_string(out);
+    f = json_array_get(json_object_get(r, "Faces"), 0);
+    v = json_object_get(f, "Embedding");
+    T_CHECK_EQ_INT(json_array_size(json_object_get(r, "Faces")), 1);
+    T_CHECK_EQ_INT(json_array_size(v), 192);
+    for (size_t k = 0; k < json_array_size(v); k++)
+        n2 += json_number_value(json_array_get(v, k)) * json_number_value(json_array_get(v, k));
+    T_CHECK_NEAR(n2, 1.0, 1e-3); /* normalised, compared by cosine */
+    json_decref(r);
+    /* an unknown model, and the extension under Rekognition's prefix */
+    sprintf(body, "{%s,\"FaceModel\":\"resnet9000\"}", im);
+    rc = fl_service_call(g_svc, "FaceLinkService.EmbedFaces", body, strlen(body), &out, &len, &e);
+    T_CHECK_EQ_INT(rc, FL_ERR_INVALID_ARG);
+    rc = fl_service_call(g_svc, "RekognitionService.EmbedFaces", body, strlen(body), &out, &len,
+                         &e);
+    T_CHECK_EQ_INT(rc, FL_ERR_UNKNOWN_OPERATION);
+    free(im);
+    free(body);
+}
+
+/* A service opened without a store answers the image-only operations and
+ * refuses the rest with a clear message. */
+static void test_stateless_service(void)
+{
+    char p[1024], *im, *body, *out = NULL;
+    size_t len;
+    struct fl_err e;
+    struct fl_service_config cfg = {0};
+    struct fl_service *svc;
+    enum fl_status rc;
+    if (!g_svc || !demo(2, p, sizeof(p)))
+        T_SKIP("models absent");
+    cfg.no_store = 1;
+    cfg.data_dir = "/nonexistent/should-not-be-created";
+    svc = fl_service_open(&cfg, &e);
+    T_REQUIRE(svc != NULL);
+    im = image_member("Image", p);
+    body = malloc(strlen(im) + 64);
+    sprintf(body, "{%s}", im);
+    rc = fl_service_call(svc, "RekognitionService.DetectFaces", body, strlen(body), &out, &len, &e);
+    T_CHECK_EQ_INT(rc, FL_OK);
+    fl_free_string(out);
+    rc = fl_service_call(svc, "RekognitionService.ListCollections", "{}", 2, &out, &len, &e);
+    T_CHECK_EQ_INT(rc, FL_ERR_INTERNAL);
+    T_CHECK(strstr(e.msg, "without a store") != NULL);
+    T_CHECK(access("/nonexistent/should-not-be-created", F_OK) != 0);
+    fl_service_close(svc);
+    free(im);
+    free(body);
+}
+
 int main(int argc, char **argv)
 {
     char m[1024];
@@ -363,6 +447,8 @@ int main(int argc, char **argv)
     T_RUN(test_index_max_faces_and_users);
     T_RUN(test_errors_before_inference);
     T_RUN(test_no_face);
+    T_RUN(test_embed_faces);
+    T_RUN(test_stateless_service);
     fl_service_close(g_svc);
     {
         char cmd[512];
