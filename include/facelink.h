@@ -129,6 +129,17 @@ FL_API enum fl_status fl_service_call(struct fl_service *svc, const char *target
 /* Free a string returned by the library. NULL is a no-op. */
 FL_API void fl_free_string(char *s);
 
+/* ============================== Small helpers ============================== */
+
+/* Read the file at path (at most max_bytes) into a fresh buffer: *out_bytes
+ * (free with fl_free_string()) and *out_len. FL_ERR_NOT_FOUND, FL_ERR_IO,
+ * or FL_ERR_LIMIT when larger. */
+FL_API enum fl_status fl_read_file(const char *path, size_t max_bytes, char **out_bytes,
+                                   size_t *out_len, struct fl_err *err);
+/* Standard padded base64 of n bytes, as AWS JSON carries blobs (Image.Bytes).
+ * A fresh NUL-terminated string (fl_free_string()), or NULL when out of memory. */
+FL_API char *fl_base64(const void *p, size_t n);
+
 #ifdef __cplusplus
 }
 #endif

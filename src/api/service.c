@@ -757,3 +757,23 @@ out:
     json_decref(req);
     return rc;
 }
+
+/* ============================== Small helpers ============================== */
+
+enum fl_status fl_read_file(const char *path, size_t max_bytes, char **out_bytes, size_t *out_len,
+                            struct fl_err *err)
+{
+    uint8_t *buf = NULL;
+    enum fl_status rc = fl_file_read(path, max_bytes, &buf, out_len, err);
+    if (rc == FL_OK)
+        *out_bytes = (char *)buf;
+    return rc;
+}
+
+char *fl_base64(const void *p, size_t n)
+{
+    char *s = fl_malloc(fl_base64_encoded_len(n) + 1);
+    if (s)
+        fl_base64_encode(p, n, s);
+    return s;
+}

@@ -22,11 +22,17 @@ static int cmd_version(int argc, char **argv)
     return 0;
 }
 
-int fl_cli_serve(int argc, char **argv); /* cmd_serve.c */
+int fl_cli_serve(int argc, char **argv);   /* cmd_serve.c */
+int fl_cli_detect(int argc, char **argv);  /* cmd_face.c */
+int fl_cli_embed(int argc, char **argv);   /* cmd_face.c */
+int fl_cli_compare(int argc, char **argv); /* cmd_face.c */
 
 static const struct command commands[] = {
     {"version", cmd_version, "print the version"},
     {"serve", fl_cli_serve, "run the HTTP server (Rekognition API)"},
+    {"detect", fl_cli_detect, "detect faces in an image (DetectFaces JSON)"},
+    {"embed", fl_cli_embed, "faces of an image with their embeddings (EmbedFaces JSON)"},
+    {"compare", fl_cli_compare, "compare the largest face of one image with another's (CompareFaces JSON)"},
 };
 
 static void usage(FILE *f)
