@@ -87,6 +87,12 @@ FL_API enum fl_status fl_err_set(struct fl_err *err, enum fl_status code, const 
 /* Reset err to FL_OK with an empty message. err may be NULL. */
 FL_API void fl_err_clear(struct fl_err *err);
 
+/* One-time process set-up (jansson's allocator, CPU detection). Call it
+ * before any other call, and before using jansson yourself: JSON values made
+ * after it are freed by the library's allocator (strings from json_dumps()
+ * then go to fl_free_string()). Safe to call more than once. */
+FL_API void fl_init(void);
+
 /* Library version string, e.g. "0.1.0". */
 FL_API const char *fl_version(void);
 

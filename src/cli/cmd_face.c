@@ -11,7 +11,9 @@
  *
  * Common options: --models DIR (where scripts/setup put the models).
  * Exit status: 0 on success, 1 when the operation failed (its AWS error name
- * and message go to stderr), 2 on bad usage.
+ * and message go to stderr), 2 on bad usage. JSON strings from jansson are
+ * freed with fl_free_string(): main() calls fl_init() first, which routes
+ * jansson's allocation through the library.
  */
 #include "facelink.h"
 
@@ -131,7 +133,7 @@ static int run(const char *target, json_t *req, const struct face_opts *o)
     if (!svc || !body) {
         fprintf(stderr, "facelink: %s\n", svc ? "out of memory" : err.msg);
         fl_service_close(svc);
-        free(body);
+        fl_free_string(body);
         return 1;
     }
     rc = fl_service_call(svc, target, body, strlen(body), &out, &len, &err);
@@ -141,14 +143,14 @@ static int run(const char *target, json_t *req, const struct face_opts *o)
                                                    JSON_REAL_PRECISION(7))
                             : NULL;
         printf("%s\n", pretty ? pretty : out);
-        free(pretty);
+        fl_free_string(pretty);
         json_decref(resp);
         status = 0;
     } else {
         fprintf(stderr, "%s: %s\n", fl_status_exception(rc), err.msg);
     }
     fl_free_string(out);
-    free(body);
+    fl_free_string(body);
     fl_service_close(svc);
     return status;
 }
