@@ -100,10 +100,12 @@ tests: $(TESTS) $(BIN) $(FUZZ_REPLAY)
 # Every test binary and script; tests/run prints the total as the last line.
 test: setup
 	@$(MAKE) --no-print-directory tests
+	@$(BIN) models convert
 	@BUILD=$(BUILD) tests/run $(TESTS)
 
 run: setup
 	@$(MAKE) --no-print-directory $(BIN)
+	@$(BIN) models convert
 	$(BIN) serve --listen 127.0.0.1:8085 --data-dir data
 
 eval: setup

@@ -249,7 +249,7 @@ int main(int argc, char **argv)
     struct fl__faceapi_det *fa;
 
     fl_core_init();
-    mt = fl__mtcnn_load("models/expo/android/src/main/assets", &e);
+    mt = fl__mtcnn_load("models", &e);
     fa = mt ? fl__faceapi_det_load("models/face-api/model", &e) : NULL;
     if (!mt || !fa) {
         printf("cannot load models: %s\n", e.msg);

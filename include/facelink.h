@@ -135,6 +135,17 @@ FL_API enum fl_status fl_service_call(struct fl_service *svc, const char *target
 /* Free a string returned by the library. NULL is a no-op. */
 FL_API void fl_free_string(char *s);
 
+/* ================================ Models ================================ */
+
+/* Convert every net the face engine uses, once, from the npm packages under
+ * models_dir (NULL: "models") into .flm files in models_dir/flm/, which the
+ * engine then loads instead of importing the packages at each start. The
+ * conversion is tied to the installed packages' integrity: after a package
+ * changes, the engine ignores the old files until this runs again.
+ * Nothing is written when the conversion is already current.
+ * *out_n (may be NULL) gets the number of nets written. */
+FL_API enum fl_status fl_models_convert(const char *models_dir, int *out_n, struct fl_err *err);
+
 /* ============================== Small helpers ============================== */
 
 /* Read the file at path (at most max_bytes) into a fresh buffer: *out_bytes

@@ -26,6 +26,7 @@ int fl_cli_serve(int argc, char **argv);   /* cmd_serve.c */
 int fl_cli_detect(int argc, char **argv);  /* cmd_face.c */
 int fl_cli_embed(int argc, char **argv);   /* cmd_face.c */
 int fl_cli_compare(int argc, char **argv); /* cmd_face.c */
+int fl_cli_models(int argc, char **argv);  /* cmd_models.c */
 
 static const struct command commands[] = {
     {"version", cmd_version, "print the version"},
@@ -33,6 +34,7 @@ static const struct command commands[] = {
     {"detect", fl_cli_detect, "detect faces in an image (DetectFaces JSON)"},
     {"embed", fl_cli_embed, "faces of an image with their embeddings (EmbedFaces JSON)"},
     {"compare", fl_cli_compare, "compare the largest face of one image with another's (CompareFaces JSON)"},
+    {"models", fl_cli_models, "models convert: convert the nets once into .flm files"},
 };
 
 static void usage(FILE *f)

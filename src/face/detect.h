@@ -36,8 +36,9 @@ struct fl__mtcnn_params {
     float thresh[3];   /* PNet, RNet, ONet score thresholds */
 };
 
-/* Load pnet/rnet/onet.tflite from dir. NULL with err set on failure. */
-struct fl__mtcnn *fl__mtcnn_load(const char *dir, struct fl_err *err);
+/* Load pnet/rnet/onet from the models folder (converted .flm files when
+ * current, else expo's .tflite). NULL with err set on failure. */
+struct fl__mtcnn *fl__mtcnn_load(const char *models_dir, struct fl_err *err);
 void fl__mtcnn_free(struct fl__mtcnn *m);
 /* One thread's executors for m (borrowed; must outlive it). */
 struct fl__mtcnn_exec *fl__mtcnn_exec_new(struct fl__mtcnn *m, enum fl_nn_backend backend,

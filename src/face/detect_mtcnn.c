@@ -30,9 +30,9 @@
  * holds one thread's executors (PNet's per pyramid size, cached).
  */
 #include "face/detect.h"
+#include "face/face_int.h"
 
 #include "img/img.h"
-#include "nn/tflite.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -67,35 +67,23 @@ struct cand {
 
 /* ============================== Loading ============================== */
 
-struct fl__mtcnn *fl__mtcnn_load(const char *dir, struct fl_err *err)
+struct fl__mtcnn *fl__mtcnn_load(const char *models_dir, struct fl_err *err)
 {
     struct fl__mtcnn *m = fl_calloc(1, sizeof(*m));
-    char path[4096];
-    static const char *const names[3] = {"pnet.tflite", "rnet.tflite", "onet.tflite"};
-    static const enum fl_nn_tflite_net nets[3] = {FL_NN_TFLITE_PNET, FL_NN_TFLITE_RNET,
-                                                  FL_NN_TFLITE_ONET};
-    struct fl_nn_model **slots[3];
-
     if (!m) {
         fl_err_set(err, FL_ERR_NOMEM, "out of memory loading MTCNN");
         return NULL;
     }
-    slots[0] = &m->pnet;
-    slots[1] = &m->rnet;
-    slots[2] = &m->onet;
-    for (int i = 0; i < 3; i++) {
-        if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, names[i]) >= sizeof(path)) {
-            fl_err_set(err, FL_ERR_INVALID_ARG, "model path too long");
-            goto fail;
-        }
-        *slots[i] = fl_nn_tflite_import_file(path, nets[i], err);
-        if (!*slots[i])
-            goto fail;
+    m->pnet = fl__face_load_net(models_dir, FL__FACE_NET_PNET, err);
+    if (m->pnet)
+        m->rnet = fl__face_load_net(models_dir, FL__FACE_NET_RNET, err);
+    if (m->rnet)
+        m->onet = fl__face_load_net(models_dir, FL__FACE_NET_ONET, err);
+    if (!m->onet) {
+        fl__mtcnn_free(m);
+        return NULL;
     }
     return m;
-fail:
-    fl__mtcnn_free(m);
-    return NULL;
 }
 
 void fl__mtcnn_free(struct fl__mtcnn *m)

@@ -25,7 +25,6 @@
 #include "face/detect.h"
 #include "img/img.h"
 #include "nn/faceapi.h"
-#include "nn/tflite.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -112,39 +111,29 @@ struct fl_face_engine *fl_face_engine_new(const struct fl_face_engine_config *cf
 {
     struct fl_face_engine *e = fl_calloc(1, sizeof(*e));
     const char *root = cfg && cfg->models_dir ? cfg->models_dir : "models";
-    char faceapi_dir[4096], expo_dir[4096], mfn_path[4096];
     static const struct {
         enum net_slot slot;
-        enum fl_nn_faceapi_net net;
-    } faceapi_nets[] = {{NET_LM68, FL_NN_FACEAPI_LANDMARK68},
-                        {NET_DLIB, FL_NN_FACEAPI_RECOGNITION},
-                        {NET_AGE_GENDER, FL_NN_FACEAPI_AGE_GENDER},
-                        {NET_EXPRESSION, FL_NN_FACEAPI_EXPRESSION}};
+        enum fl__face_net net;
+        bool faceapi; /* face-api input normalisation in the metadata */
+    } nets[] = {{NET_LM68, FL__FACE_NET_LM68, true},
+                {NET_DLIB, FL__FACE_NET_DLIB, true},
+                {NET_AGE_GENDER, FL__FACE_NET_AGE_GENDER, true},
+                {NET_EXPRESSION, FL__FACE_NET_EXPRESSION, true},
+                {NET_MFN, FL__FACE_NET_MFN, false}};
 
     if (!e) {
         fl_err_set(err, FL_ERR_NOMEM, "out of memory loading the face engine");
         return NULL;
     }
     e->backend = cfg ? cfg->backend : FL_NN_BACKEND_XNNPACK;
-    if ((size_t)snprintf(faceapi_dir, sizeof(faceapi_dir), "%s/face-api/model", root) >=
-            sizeof(faceapi_dir) ||
-        (size_t)snprintf(expo_dir, sizeof(expo_dir), "%s/expo/android/src/main/assets", root) >=
-            sizeof(expo_dir) ||
-        (size_t)snprintf(mfn_path, sizeof(mfn_path), "%s/MobileFaceNet.tflite", expo_dir) >=
-            sizeof(mfn_path)) {
-        fl_err_set(err, FL_ERR_INVALID_ARG, "models directory path too long");
-        goto fail;
-    }
-    for (size_t i = 0; i < FL_ARRAY_LEN(faceapi_nets); i++) {
-        enum net_slot s = faceapi_nets[i].slot;
-        e->nets[s] = fl_nn_faceapi_load(faceapi_nets[i].net, faceapi_dir, err);
-        if (!e->nets[s] || fl_nn_faceapi_prep_get(e->nets[s], &e->prep[s], err) != FL_OK)
+    for (size_t i = 0; i < FL_ARRAY_LEN(nets); i++) {
+        enum net_slot s = nets[i].slot;
+        e->nets[s] = fl__face_load_net(root, nets[i].net, err);
+        if (!e->nets[s] ||
+            (nets[i].faceapi && fl_nn_faceapi_prep_get(e->nets[s], &e->prep[s], err) != FL_OK))
             goto fail_models;
     }
-    e->nets[NET_MFN] = fl_nn_tflite_import_file(mfn_path, FL_NN_TFLITE_MOBILEFACENET, err);
-    if (!e->nets[NET_MFN])
-        goto fail_models;
-    e->mtcnn = fl__mtcnn_load(expo_dir, err);
+    e->mtcnn = fl__mtcnn_load(root, err);
     if (!e->mtcnn)
         goto fail_models;
     return e;
@@ -154,7 +143,6 @@ fail_models:
         snprintf(msg, sizeof(msg), "%.180s (run scripts/setup to fetch the models)", err->msg);
         fl_err_set(err, FL_ERR_NOT_FOUND, "%s", msg);
     }
-fail:
     fl_face_engine_free(e);
     return NULL;
 }

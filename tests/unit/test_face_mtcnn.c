@@ -120,8 +120,7 @@ int main(int argc, char **argv)
     fl_core_init();
     if (t_model("expo/android/src/main/assets/pnet.tflite", dir, sizeof(dir))) {
         struct fl_err e;
-        *strrchr(dir, '/') = '\0';
-        g_m = fl__mtcnn_load(dir, &e);
+        g_m = fl__mtcnn_load(getenv("FL_MODELS") ? getenv("FL_MODELS") : "models", &e);
         if (!g_m)
             printf("# MTCNN load failed: %s\n", e.msg);
         else
