@@ -202,6 +202,8 @@ static int cmp_score_desc(const void *a, const void *b)
 static void nms(struct cands *c, float thresh, bool min_mode)
 {
     int n_keep = 0;
+    if (c->n == 0)
+        return; /* c->v may be NULL, which qsort must not see */
     qsort(c->v, (size_t)c->n, sizeof(*c->v), cmp_score_desc);
     for (int i = 0; i < c->n; i++) {
         const struct cand *a = &c->v[i];
