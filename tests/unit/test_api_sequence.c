@@ -461,7 +461,14 @@ static void test_random_sequence(void)
     char dir[] = "/tmp/fl_api_seq_XXXXXX";
     struct fl_service *svc;
     json_t *r;
-    fl_rng_seed(&rng, 20261128);
+    /* FL_SEQ_STEPS / FL_SEQ_SEED make a long soak run (e.g. under the
+     * sanitizers: FL_SEQ_STEPS=20000 build-address-undefined/tests/test_api_sequence
+     * random_sequence); the defaults keep make test quick. */
+    const char *env_steps = getenv("FL_SEQ_STEPS"), *env_seed = getenv("FL_SEQ_SEED");
+    long n_steps = env_steps ? strtol(env_steps, NULL, 10) : 600;
+    uint64_t seed = env_seed ? strtoull(env_seed, NULL, 10) : 20261128;
+    printf("# random sequence: %ld steps, seed %llu\n", n_steps, (unsigned long long)seed);
+    fl_rng_seed(&rng, seed);
     for (int c = 0; c < N_CLUSTERS; c++)
         for (int k = 0; k < DIM; k++)
             centers[c][k] = (fl_rng_double(&rng) - 0.5) * 0.3;
@@ -473,7 +480,7 @@ static void test_random_sequence(void)
         T_REQUIRE(r != NULL);
         json_decref(r);
     }
-    for (int step = 0; step < 600 && !t_g.cur_failed; step++) {
+    for (int step = 0; step < n_steps && !t_g.cur_failed; step++) {
         struct mcoll *mc = &colls[fl_rng_next(&rng) % 2];
         step_once(svc, mc, step);
         if (step % 5 == 0)
