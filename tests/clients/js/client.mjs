@@ -331,6 +331,14 @@ async function scenario(rek, badSecret, badKey, ph) {
     report("ListUsers", r.Users.length === 1 && r.Users[0].UserId === uid, show(r));
     r = await send(rek, new R.DescribeCollectionCommand({ CollectionId: cid }));
     report("DescribeCollection: UserCount 1", r.UserCount === 1 && r.FaceCount === n, show(r));
+    r = await send(rek, new R.ListFacesCommand({ CollectionId: cid, UserId: uid }));
+    report("ListFaces UserId filter: the associated faces, each with its UserId",
+        r.Faces.map((f) => f.FaceId).sort().join() === uface.slice().sort().join() &&
+            r.Faces.every((f) => f.UserId === uid), show(r));
+    r = await send(rek, new R.SearchUsersCommand({ CollectionId: cid, UserId: uid }));
+    report("SearchUsers by UserId: SearchedUser echoed, UserMatches a list",
+        r.SearchedUser?.UserId === uid && Array.isArray(r.UserMatches) && typeof r.FaceModelVersion === "string",
+        show(r));
     r = await send(rek, new R.SearchUsersCommand({ CollectionId: cid, FaceId: uface[0] }));
     if (lfw)
         report("SearchUsers by FaceId (LFW): the user, through its other photo",
@@ -367,6 +375,30 @@ async function scenario(rek, badSecret, badKey, ph) {
         r.DeletedFaces.join() === uface[0] && r.UnsuccessfulFaceDeletions.length === 1 &&
             r.UnsuccessfulFaceDeletions[0].FaceId === unknown &&
             r.UnsuccessfulFaceDeletions[0].Reasons.join() === "FACE_NOT_FOUND", show(r));
+
+    // ---- a second collection: UnindexedFaces, ListCollections pagination ----
+    const cid2 = "js-second";
+    await send(rek, new R.CreateCollectionCommand({ CollectionId: cid2 }));
+    r = await send(rek, new R.IndexFacesCommand({
+        CollectionId: cid2, Image: img(join(ROOT, "models/face-api/demo/sample1.jpg")), MaxFaces: 1,
+    }));
+    report("IndexFaces MaxFaces 1 of a 3-face photo: 2 UnindexedFaces EXCEEDS_MAX_FACES with FaceDetail",
+        r.FaceRecords.length === 1 && r.UnindexedFaces.length === 2 &&
+            r.UnindexedFaces.every((u) => u.Reasons.includes("EXCEEDS_MAX_FACES") &&
+                typeof u.FaceDetail.BoundingBox.Height === "number"), show(r).slice(0, 400));
+    const ids = [];
+    token = undefined;
+    pages = 0;
+    do {
+        r = await send(rek, new R.ListCollectionsCommand({ MaxResults: 1, NextToken: token }));
+        pages++;
+        ids.push(...r.CollectionIds);
+        token = r.NextToken;
+    } while (token && pages < 10);
+    report("ListCollections MaxResults 1: both collections over the pages",
+        ids.sort().join() === [cid, cid2].sort().join() && pages >= 2, `${pages} pages: ${ids}`);
+    r = await send(rek, new R.DeleteCollectionCommand({ CollectionId: cid2 }));
+    report("DeleteCollection of a non-empty collection", r.StatusCode === 200, show(r));
 
     // ---- error cases ----
     await expectError("DescribeCollection of a missing collection: ResourceNotFoundException instance",
