@@ -11,8 +11,8 @@
 # cases with the CLI's exit code 254 and "An error occurred (Code)" message.
 # awscli 2.9.19 predates the Users operations (no create-user); the boto3 and JS
 # scripts cover those. Without ../shared the face-api demo photos are used and the
-# LFW assertions are skipped. Each CLI start costs about a second, so the error
-# cases run in parallel. Prints TAP lines and "tests: P passed, F failed, S skipped".
+# LFW assertions are skipped. Independent calls run in parallel (each CLI start
+# costs about a second). Prints TAP lines and "tests: P passed, F failed, S skipped".
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
 B=${BUILD:-build}
@@ -62,7 +62,7 @@ TMP=$(mktemp -d /tmp/fl-awscli-XXXXXX)
 PORT=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 AK=AKIDFACELINKCLI SK=awscli-test-secret
 "$B/facelink" serve --listen "127.0.0.1:$PORT" --data-dir "$TMP/data" --keys "$AK:$SK" \
-    --workers 2 --log-level warn >"$TMP/server.log" 2>&1 &
+    --workers 2 --queue 64 --log-level warn >"$TMP/server.log" 2>&1 &
 SPID=$!
 cleanup() {
     if [ -n "${SPID:-}" ] && kill -0 "$SPID" 2>/dev/null; then kill -TERM "$SPID"; wait "$SPID"; fi
@@ -83,8 +83,9 @@ export AWS_CONFIG_FILE=$TMP/none AWS_SHARED_CREDENTIALS_FILE=$TMP/none AWS_PAGER
     AWS_MAX_ATTEMPTS=1 AWS_EC2_METADATA_DISABLED=true
 EP=(--endpoint-url "http://127.0.0.1:$PORT")
 # Each CLI start costs about a second of Python start-up, so independent calls run
-# in parallel: `start NAME ARGS...` runs `aws rekognition ARGS` in the background,
-# `get NAME` waits for it and sets OUT, ERR and RC; `rek ARGS` is both at once.
+# in parallel (at most 13 at once; the server's queue of 64 never throttles them):
+# `start NAME ARGS...` runs `aws rekognition ARGS` in the background, `get NAME`
+# waits for it and sets OUT, ERR and RC; `rek ARGS` is both at once.
 declare -A PIDS
 start() {
     local name=$1; shift
