@@ -9,7 +9,9 @@ tests/clients/scenario.json): collections, IndexFaces of LFW photos with
 ExternalImageIds, ListFaces with pagination (by hand and with boto3's
 paginator), SearchFaces, SearchFacesByImage, CompareFaces, DetectFaces, tags,
 deletes, and the error cases as boto3 raises them (ClientError with
-Error.Code, the client's modeled exception classes).
+Error.Code, the client's modeled exception classes). Every response boto3
+parses is compared member by member with its raw JSON along botocore's output
+shape (ShapeCheck).
 
 Debian's boto3 predates Rekognition's Users operations (2023): its service
 model has no CreateUser. Those operations are sent as AWS JSON 1.1 requests
