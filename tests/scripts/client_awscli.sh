@@ -13,8 +13,9 @@
 # scripts cover those. Without ../shared the face-api demo photos are used and the
 # LFW assertions are skipped. Independent calls run in parallel (each CLI start
 # costs about a second). Prints TAP lines and "tests: P passed, F failed, S skipped".
-cd "$(dirname "$0")/../.."
-ROOT=$PWD
+# check NAME COND DETAIL evaluates COND later, so its variables sit in single quotes:
+# shellcheck disable=SC2016,SC2034
+cd "$(dirname "$0")/../.." || exit 1
 B=${BUILD:-build}
 AWS=${FL_AWS_CLI:-/usr/bin/aws}
 PY=/usr/bin/python3

@@ -3,7 +3,7 @@
 # tests/clients/js/package-lock.json, installed by scripts/setup with npm ci) against
 # a real `facelink serve`: tests/clients/js/client.mjs. Skips, visibly, when node or
 # the SDK is missing.
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 js=tests/clients/js
 if ! command -v node >/dev/null; then
     echo "ok 1 - JavaScript SDK client # SKIP node missing (run scripts/setup)"
