@@ -247,5 +247,16 @@ FL__API_HANDLER(fl__api_op_search_faces_by_image);
 FL__API_HANDLER(fl__api_op_search_users_by_image);
 FL__API_HANDLER(fl__api_op_detect_faces);
 FL__API_HANDLER(fl__api_op_compare_faces);
+enum fl_status fl__api_prep_search_all_by_image(struct fl__api_ctx *ctx, json_t *req,
+                                                struct fl_err *err);
+FL__API_HANDLER(fl__api_op_search_all_faces_by_image);
+/* embeddings.c: FaceLinkService vectors out and in */
+FL__API_HANDLER(fl__api_op_get_face_embeddings);
+FL__API_HANDLER(fl__api_op_search_faces_by_embedding);
+/* The model's provenance object (Id, Name, FaceModelVersion, Dimension,
+ * Metric, Normalized, Alignment); NULL on no memory. */
+json_t *fl__api_model_json(const struct fl__api_model *model);
+/* A JSON array of dim numbers (float32 widened to double); NULL on no memory. */
+json_t *fl__api_vector_json(const float *v, uint32_t dim);
 
 #endif /* FL_API_H */

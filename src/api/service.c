@@ -54,6 +54,7 @@ enum op_kind {
     OP_STORE = 0,     /* a Rekognition operation on collections (needs the store) */
     OP_STATELESS = 1, /* a Rekognition operation on images alone */
     OP_EXT = 2,       /* a FaceLinkService extension on images alone */
+    OP_EXT_STORE = 3, /* a FaceLinkService extension on collections (needs the store) */
 };
 
 struct op_row {
@@ -88,6 +89,10 @@ static const struct op_row op_table[] = {
     {"ListTagsForResource", fl__api_op_list_tags_for_resource, false},
     /* FaceLinkService extensions (docs/internals/api.md) */
     {"EmbedFaces", fl__api_op_embed_faces, false, fl__api_prep_embed_faces, OP_EXT},
+    {"GetFaceEmbeddings", fl__api_op_get_face_embeddings, false, NULL, OP_EXT_STORE},
+    {"SearchFacesByEmbedding", fl__api_op_search_faces_by_embedding, false, NULL, OP_EXT_STORE},
+    {"SearchAllFacesByImage", fl__api_op_search_all_faces_by_image, false,
+     fl__api_prep_search_all_by_image, OP_EXT_STORE},
 };
 
 /* ============================== Collections ============================== */
@@ -667,7 +672,7 @@ static const struct op_row *find_op(const char *target)
         return NULL;
     }
     for (size_t i = 0; i < FL_ARRAY_LEN(op_table); i++)
-        if ((op_table[i].kind != OP_EXT || is_ext) && strcmp(name, op_table[i].name) == 0)
+        if ((op_table[i].kind < OP_EXT || is_ext) && strcmp(name, op_table[i].name) == 0)
             return &op_table[i];
     return NULL;
 }
@@ -703,12 +708,13 @@ enum fl_status fl_service_call(struct fl_service *svc, const char *target, const
     }
     memset(&ctx, 0, sizeof(ctx));
     ctx.svc = svc;
-    ctx.spec = row->kind == OP_EXT ? fl__api_spec_find_ext(row->name) : fl__api_spec_find(row->name);
+    ctx.spec =
+        row->kind >= OP_EXT ? fl__api_spec_find_ext(row->name) : fl__api_spec_find(row->name);
     FL_ASSERT(ctx.spec != NULL);
     rc = fl__api_validate(ctx.spec, req, err);
     if (rc != FL_OK)
         goto out;
-    if (svc->n_stores == 0 && row->kind == OP_STORE) {
+    if (svc->n_stores == 0 && (row->kind == OP_STORE || row->kind == OP_EXT_STORE)) {
         rc = fl_err_set(err, FL_ERR_INTERNAL,
                         "%s needs collections, and this service was opened without a store",
                         row->name);

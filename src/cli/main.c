@@ -3,6 +3,7 @@
  * sub-command and uses only the public API (include/facelink.h), as curl's
  * tool uses only libcurl.
  */
+#include "cli.h"
 #include "facelink.h"
 
 #include <stdio.h>
@@ -33,13 +34,16 @@ static const struct command commands[] = {
     {"detect", fl_cli_detect, "detect faces in an image (DetectFaces JSON)"},
     {"embed", fl_cli_embed, "faces of an image with their embeddings (EmbedFaces JSON)"},
     {"compare", fl_cli_compare, "compare the largest face of one image with another's (CompareFaces JSON)"},
+    {"embeddings", fl_cli_embeddings, "stored vectors of faces (GetFaceEmbeddings JSON)"},
+    {"search-vector", fl_cli_search_vector, "search a collection with a vector (SearchFacesByEmbedding)"},
+    {"search-all", fl_cli_search_all, "search every face of an image (SearchAllFacesByImage)"},
 };
 
 static void usage(FILE *f)
 {
     fprintf(f, "usage: facelink COMMAND [ARGS]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
+        fprintf(f, "  %-14s %s\n", commands[i].name, commands[i].help);
     fprintf(f, "\n'facelink COMMAND --help' shows a command's options.\n");
 }
 
