@@ -51,6 +51,14 @@ const struct fl__api_model *fl__api_model_default(void);
  * k-nearest query). similarity.c; placeholder until calibrated. */
 double fl__api_similarity(const char *model_id, float distance);
 
+/* What IndexFaces keeps of each face for re-indexing (crop.c; the blob's
+ * format is in crop.c's essay and docs/internals/api.md). */
+enum fl__api_crop_mode {
+    FL__API_CROP_NONE = 0,   /* nothing: the collection cannot be re-indexed */
+    FL__API_CROP_CROPS = 1,  /* a loose aligned crop + landmarks (the default) */
+    FL__API_CROP_IMAGES = 2, /* the whole photo + landmarks */
+};
+
 /* =========================== Per-collection state =========================== */
 
 /* Open-addressing map from store face key (the index id) to FaceId. */
@@ -88,6 +96,7 @@ struct fl_service {
     char *region;
     char *account_id;
     const struct fl__api_model *default_model;
+    enum fl__api_crop_mode crop_mode; /* what IndexFaces retains (config crop_retention) */
     /* shared: read-only operations; exclusive: operations that write */
     pthread_rwlock_t lock;
     /* store connection pool */
@@ -109,6 +118,25 @@ struct fl_service {
     bool *face_busy;
     int n_faces;
 };
+
+/* ============================== Retained crops ============================== */
+
+struct fl_image;
+/* "none" | "crops" | "images" (NULL: crops); *ok false for anything else. */
+enum fl__api_crop_mode fl__api_crop_mode_parse(const char *s, bool *ok);
+/* The retained blob of face f of img (mode != NONE): *out (fl_free) of
+ * *out_len bytes. Thread-safe. */
+enum fl_status fl__api_crop_make(enum fl__api_crop_mode mode, const struct fl_image *img,
+                                 const struct fl_face *f, uint8_t **out, size_t *out_len,
+                                 struct fl_err *err);
+/* Decode a blob: the pixels (caller fl_image_free()s) and a face whose lm68
+ * are in their coordinates (other fields zero). FL_ERR_CORRUPT for bytes
+ * that are not a valid blob. */
+enum fl_status fl__api_crop_open(const void *blob, size_t len, struct fl_image *out_img,
+                                 struct fl_face *out_face, struct fl_err *err);
+/* Embedding with model m of the face a blob holds (dim floats into out). */
+enum fl_status fl__api_crop_embed(struct fl_face_worker *w, const void *blob, size_t len,
+                                  enum fl_face_model m, float *out, struct fl_err *err);
 
 struct fl__api_image_job; /* image.c: decoded image(s), faces and embeddings */
 

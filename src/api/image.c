@@ -70,6 +70,8 @@ struct job_face {
     unsigned reasons;            /* reason_bits; 0 = passes */
     bool embedded;
     float emb[FL_FACE_MAX_DIM];
+    uint8_t *crop; /* retained for re-indexing (IndexFaces; crop.c), or NULL */
+    size_t crop_len;
 };
 
 struct job_image {
@@ -89,6 +91,8 @@ void fl__api_image_job_free(struct fl__api_image_job *job)
 {
     if (!job)
         return;
+    for (int i = 0; job->a.faces && i < job->a.n; i++)
+        fl_free(job->a.faces[i].crop);
     fl_image_free(&job->a.img);
     fl_image_free(&job->b.img);
     fl_free(job->a.faces);
@@ -361,6 +365,9 @@ enum fl_status fl__api_prep_index_faces(struct fl__api_ctx *ctx, json_t *req, st
         }
         n_pass++;
         rc = embed(w, job->model, &job->a, jf, err);
+        if (rc == FL_OK && ctx->svc->crop_mode != FL__API_CROP_NONE)
+            rc = fl__api_crop_make(ctx->svc->crop_mode, &job->a.img, &jf->f, &jf->crop,
+                                   &jf->crop_len, err);
     }
     fl__api_face_give(ctx->svc, w);
     return rc;
@@ -717,6 +724,8 @@ FL__API_HANDLER(fl__api_op_index_faces)
             r->model_version = c->model->face_model_version;
             r->embedding = jf->emb;
             r->dim = c->model->dim;
+            r->crop = jf->crop;
+            r->crop_len = jf->crop_len;
             r->created = fl_time_now();
             rj = json_object();
             fj = fl__api_face_json(r);

@@ -574,6 +574,16 @@ struct fl_service *fl_service_open(const struct fl_service_config *cfg, struct f
         fl_err_set(err, FL_ERR_INVALID_ARG, "unknown face model %s", cfg->default_model);
         goto fail;
     }
+    {
+        bool ok;
+        svc->crop_mode = fl__api_crop_mode_parse(cfg->crop_retention, &ok);
+        if (!ok) {
+            fl_err_set(err, FL_ERR_INVALID_ARG,
+                       "crop_retention must be none, crops or images, not '%s'",
+                       cfg->crop_retention);
+            goto fail;
+        }
+    }
     if (cfg->store_dsn) {
         svc->dsn = fl_strdup(cfg->store_dsn);
     } else {
