@@ -281,6 +281,9 @@ FL__API_HANDLER(fl__api_op_search_all_faces_by_image);
 /* embeddings.c: FaceLinkService vectors out and in */
 FL__API_HANDLER(fl__api_op_get_face_embeddings);
 FL__API_HANDLER(fl__api_op_search_faces_by_embedding);
+/* export.c: ExportCollection, ImportFaces (DESIGN.md §8) */
+FL__API_HANDLER(fl__api_op_export_collection);
+FL__API_HANDLER(fl__api_op_import_faces);
 /* The model's provenance object (Id, Name, FaceModelVersion, Dimension,
  * Metric, Normalized, Alignment); NULL on no memory. */
 json_t *fl__api_model_json(const struct fl__api_model *model);

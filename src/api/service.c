@@ -93,6 +93,8 @@ static const struct op_row op_table[] = {
     {"SearchFacesByEmbedding", fl__api_op_search_faces_by_embedding, false, NULL, OP_EXT_STORE},
     {"SearchAllFacesByImage", fl__api_op_search_all_faces_by_image, false,
      fl__api_prep_search_all_by_image, OP_EXT_STORE},
+    {"ExportCollection", fl__api_op_export_collection, false, NULL, OP_EXT_STORE},
+    {"ImportFaces", fl__api_op_import_faces, true, NULL, OP_EXT_STORE},
 };
 
 /* ============================== Collections ============================== */

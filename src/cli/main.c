@@ -37,6 +37,8 @@ static const struct command commands[] = {
     {"embeddings", fl_cli_embeddings, "stored vectors of faces (GetFaceEmbeddings JSON)"},
     {"search-vector", fl_cli_search_vector, "search a collection with a vector (SearchFacesByEmbedding)"},
     {"search-all", fl_cli_search_all, "search every face of an image (SearchAllFacesByImage)"},
+    {"export", fl_cli_export, "write a collection's faces, vectors, users and crops to a directory"},
+    {"import", fl_cli_import, "import an export directory (ImportFaces; all or nothing)"},
 };
 
 static void usage(FILE *f)
