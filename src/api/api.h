@@ -117,6 +117,11 @@ struct fl_service {
     struct fl_face_worker **faces;
     bool *face_busy;
     int n_faces;
+    /* background jobs (reindex.c), guarded by jobs_mu */
+    pthread_mutex_t jobs_mu;
+    struct fl__api_job *jobs;
+    bool jobs_stop;
+    uint64_t reindex_exit_after; /* test hook: _exit(0) after this many staged faces (0: off) */
 };
 
 /* ============================== Retained crops ============================== */
@@ -139,6 +144,14 @@ enum fl_status fl__api_crop_embed(struct fl_face_worker *w, const void *blob, si
                                   enum fl_face_model m, float *out, struct fl_err *err);
 
 struct fl__api_image_job; /* image.c: decoded image(s), faces and embeddings */
+struct fl__api_job;       /* reindex.c: a background job */
+
+/* Resume the reindex jobs a previous process left unfinished (markers in
+ * <data_dir>/jobs); called once by fl_service_open after the collections are
+ * loaded. */
+enum fl_status fl__api_jobs_resume(struct fl_service *svc, struct fl_err *err);
+/* Stop and join every job thread (they stay resumable); fl_service_close. */
+void fl__api_jobs_stop(struct fl_service *svc);
 
 /* Per-call context handed to handlers. */
 struct fl__api_ctx {
@@ -284,6 +297,9 @@ FL__API_HANDLER(fl__api_op_search_faces_by_embedding);
 /* export.c: ExportCollection, ImportFaces (DESIGN.md §8) */
 FL__API_HANDLER(fl__api_op_export_collection);
 FL__API_HANDLER(fl__api_op_import_faces);
+/* reindex.c: ReindexCollection, DescribeJob */
+FL__API_HANDLER(fl__api_op_reindex_collection);
+FL__API_HANDLER(fl__api_op_describe_job);
 /* The model's provenance object (Id, Name, FaceModelVersion, Dimension,
  * Metric, Normalized, Alignment); NULL on no memory. */
 json_t *fl__api_model_json(const struct fl__api_model *model);

@@ -95,6 +95,8 @@ static const struct op_row op_table[] = {
      fl__api_prep_search_all_by_image, OP_EXT_STORE},
     {"ExportCollection", fl__api_op_export_collection, false, NULL, OP_EXT_STORE},
     {"ImportFaces", fl__api_op_import_faces, true, NULL, OP_EXT_STORE},
+    {"ReindexCollection", fl__api_op_reindex_collection, true, NULL, OP_EXT_STORE},
+    {"DescribeJob", fl__api_op_describe_job, false, NULL, OP_EXT_STORE},
 };
 
 /* ============================== Collections ============================== */
@@ -562,6 +564,7 @@ struct fl_service *fl_service_open(const struct fl_service_config *cfg, struct f
     pthread_mutex_init(&svc->pool_mu, NULL);
     pthread_cond_init(&svc->pool_cv, NULL);
     pthread_mutex_init(&svc->engine_mu, NULL);
+    pthread_mutex_init(&svc->jobs_mu, NULL);
     svc->models_dir = fl_strdup(cfg->models_dir ? cfg->models_dir : "models");
     svc->data_dir = fl_strdup(cfg->data_dir ? cfg->data_dir : "data");
     svc->region = fl_strdup(cfg->region ? cfg->region : "us-east-1");
@@ -620,6 +623,8 @@ struct fl_service *fl_service_open(const struct fl_service_config *cfg, struct f
     }
     if (!cfg->no_store && load_collections(svc, err) != FL_OK)
         goto fail;
+    if (!cfg->no_store && fl__api_jobs_resume(svc, err) != FL_OK)
+        goto fail;
     return svc;
 fail:
     fl_service_close(svc);
@@ -630,6 +635,7 @@ void fl_service_close(struct fl_service *svc)
 {
     if (!svc)
         return;
+    fl__api_jobs_stop(svc);
     while (svc->colls) {
         struct fl__api_coll *c = svc->colls;
         svc->colls = c->next;
@@ -646,6 +652,7 @@ void fl_service_close(struct fl_service *svc)
     fl_face_engine_free(svc->engine);
     fl_free(svc->models_dir);
     pthread_mutex_destroy(&svc->engine_mu);
+    pthread_mutex_destroy(&svc->jobs_mu);
     fl_free(svc->dsn);
     fl_free(svc->data_dir);
     fl_free(svc->region);

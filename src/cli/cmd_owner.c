@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 int fl_cli_parse(int argc, char **argv, struct fl_cli_opts *o, int max_pos)
 {
@@ -237,4 +238,68 @@ int fl_cli_search_all(int argc, char **argv)
     if (o.quality)
         json_object_set_new(req, "QualityFilter", json_string(o.quality));
     return run_print(&o, "FaceLinkService.SearchAllFacesByImage", req);
+}
+
+/* `facelink reindex COLLECTION --model NAME`: start ReindexCollection on the
+ * local service and follow DescribeJob with a progress bar on stderr until
+ * the job ends (the job runs in this process: interrupting it leaves the
+ * collection on its old model and the job resumable by the next service
+ * opened on the data dir). */
+int fl_cli_reindex(int argc, char **argv)
+{
+    struct fl_cli_opts o;
+    struct fl_service *svc;
+    json_t *req, *resp;
+    char job_id[64];
+    int rc = 1;
+    if (fl_cli_parse(argc, argv, &o, 1) != 0 || o.n_pos != 1 || !o.model) {
+        fprintf(stderr, "usage: facelink reindex COLLECTION --model dlib|mobilefacenet "
+                        "[--no-progress]" COMMON "\n");
+        return 2;
+    }
+    svc = fl_cli_open(&o);
+    if (!svc)
+        return 1;
+    req = json_pack("{s:s,s:s}", "CollectionId", o.pos[0], "FaceModel", o.model);
+    resp = fl_cli_call(svc, "FaceLinkService.ReindexCollection", req);
+    json_decref(req);
+    if (!resp)
+        goto out;
+    snprintf(job_id, sizeof(job_id), "%s", json_string_value(json_object_get(resp, "JobId")));
+    json_decref(resp);
+    if (!o.no_progress)
+        fprintf(stderr, "job %s\n", job_id);
+    req = json_pack("{s:s}", "JobId", job_id);
+    for (;;) {
+        const char *status;
+        double pct;
+        resp = fl_cli_call(svc, "FaceLinkService.DescribeJob", req);
+        if (!resp)
+            break;
+        status = json_string_value(json_object_get(resp, "Status"));
+        pct = json_number_value(json_object_get(resp, "Progress"));
+        if (!o.no_progress) {
+            int bar = (int)(pct * 0.4 + 0.5);
+            fprintf(stderr, "\r[%.*s%*s] %5.1f%% %-9s", bar,
+                    "########################################", 40 - bar, "", pct,
+                    status ? status : "?");
+            fflush(stderr);
+        }
+        if (status && (strcmp(status, "SUCCEEDED") == 0 || strcmp(status, "FAILED") == 0)) {
+            if (!o.no_progress)
+                fprintf(stderr, "\n");
+            rc = strcmp(status, "SUCCEEDED") == 0 ? 0 : 1;
+            fl_cli_print(resp);
+            break;
+        }
+        json_decref(resp);
+        {
+            struct timespec ts = {0, 200 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    json_decref(req);
+out:
+    fl_service_close(svc);
+    return rc;
 }

@@ -39,6 +39,7 @@ static const struct command commands[] = {
     {"search-all", fl_cli_search_all, "search every face of an image (SearchAllFacesByImage)"},
     {"export", fl_cli_export, "write a collection's faces, vectors, users and crops to a directory"},
     {"import", fl_cli_import, "import an export directory (ImportFaces; all or nothing)"},
+    {"reindex", fl_cli_reindex, "re-embed a collection with another model from its crops"},
 };
 
 static void usage(FILE *f)
