@@ -48,6 +48,7 @@ int fl_cli_parse(int argc, char **argv, struct fl_cli_opts *o, int max_pos)
             {"--region", offsetof(struct fl_cli_opts, region)},
             {"--access-key", offsetof(struct fl_cli_opts, access_key)},
             {"--secret-key", offsetof(struct fl_cli_opts, secret_key)},
+            {"--page-size", offsetof(struct fl_cli_opts, max_faces)},
         };
         if (strcmp(a, "--no-crops") == 0) {
             o->no_crops = 1;
