@@ -673,7 +673,7 @@ static enum fl_status plan_import(struct fl__api_ctx *ctx, const json_t *req,
             rc = fl_err_set(err, FL_ERR_NOMEM, "out of memory (import)");
             goto out;
         }
-        strcpy(c, man_id);
+        memcpy(c, man_id, strlen(man_id) + 1);
         p->coll_id = c;
     }
     if (!member_num(man, "CollectionCreated", &p->coll_created))

@@ -34,32 +34,32 @@ static int b64v(unsigned char c)
     return c == '+' ? 62 : c == '/' ? 63 : -1;
 }
 
-/* Decode standard padded base64 into a malloc'd buffer; NULL if invalid. */
-static unsigned char *b64_decode(const char *s, size_t *out_len)
+/* Decode standard padded base64 s into file f, through a stack buffer;
+ * 0, or -1 when s is not base64 or the write fails. */
+static int b64_write(const char *s, FILE *f)
 {
+    unsigned char buf[4096];
     size_t n = strlen(s), o = 0;
-    unsigned char *out;
     if (n % 4)
-        return NULL;
-    out = malloc(n / 4 * 3 + 1);
-    if (!out)
-        return NULL;
+        return -1;
     for (size_t i = 0; i < n; i += 4) {
         int v[4];
         for (int k = 0; k < 4; k++)
             v[k] = s[i + k] == '=' ? 0 : b64v((unsigned char)s[i + k]);
-        if (v[0] < 0 || v[1] < 0 || v[2] < 0 || v[3] < 0) {
-            free(out);
-            return NULL;
-        }
-        out[o++] = (unsigned char)(v[0] << 2 | v[1] >> 4);
+        if (v[0] < 0 || v[1] < 0 || v[2] < 0 || v[3] < 0)
+            return -1;
+        buf[o++] = (unsigned char)(v[0] << 2 | v[1] >> 4);
         if (s[i + 2] != '=')
-            out[o++] = (unsigned char)(v[1] << 4 | v[2] >> 2);
+            buf[o++] = (unsigned char)(v[1] << 4 | v[2] >> 2);
         if (s[i + 3] != '=')
-            out[o++] = (unsigned char)(v[2] << 6 | v[3]);
+            buf[o++] = (unsigned char)(v[2] << 6 | v[3]);
+        if (o > sizeof(buf) - 3) {
+            if (fwrite(buf, 1, o, f) != o)
+                return -1;
+            o = 0;
+        }
     }
-    *out_len = o;
-    return out;
+    return o && fwrite(buf, 1, o, f) != o ? -1 : 0;
 }
 
 static int mkdir_one(const char *path)
@@ -74,22 +74,16 @@ static int mkdir_one(const char *path)
 static int write_file(const char *dir, const char *name, const char *b64)
 {
     char path[4096];
-    size_t n = 0;
-    unsigned char *bytes = b64_decode(b64, &n);
     FILE *f;
     int ok;
-    if (!bytes) {
-        fprintf(stderr, "facelink: the service sent %s in bad base64\n", name);
-        return -1;
-    }
     snprintf(path, sizeof(path), "%s/%s", dir, name);
     f = fopen(path, "wb");
-    ok = f && fwrite(bytes, 1, n, f) == n;
+    ok = f && b64_write(b64 ? b64 : "", f) == 0;
     if (f && fclose(f) != 0)
         ok = 0;
     if (!ok)
-        fprintf(stderr, "facelink: cannot write %s: %s\n", path, strerror(errno));
-    free(bytes);
+        fprintf(stderr, "facelink: cannot write %s (bad base64 from the service, or %s)\n",
+                path, strerror(errno));
     return ok ? 0 : -1;
 }
 

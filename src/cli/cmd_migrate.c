@@ -29,8 +29,9 @@
  * them, and the crops it keeps make the collection re-indexable here.
  *
  * The HTTP client is minimal: http:// only (put a TLS-terminating proxy in
- * front of an https endpoint), one request per connection, Content-Length or
- * chunked answers. SigV4 is computed with OpenSSL's SHA-256 and HMAC (the
+ * front of an https endpoint), one request per connection, Content-Length,
+ * chunked or read-to-close answers streamed into jansson (no buffer of our
+ * own: the CLI has no allocator but the library's strings). SigV4 is computed with OpenSSL's SHA-256 and HMAC (the
  * CLI links libcrypto like the library).
  *
  * Exit status: 0 (even with unmatched faces: they are in the report), 1 on
@@ -40,6 +41,7 @@
 
 #include <dirent.h>
 #include <math.h>
+#include <stdbool.h>
 #include <errno.h>
 #include <netdb.h>
 #include <openssl/evp.h>
@@ -56,7 +58,6 @@
 
 #define MIN_IOU    0.3
 #define IMAGE_MAX  ((size_t)5 << 20)
-#define RESP_MAX   ((size_t)64 << 20)
 
 /* ============================== SigV4 ============================== */
 
@@ -129,25 +130,20 @@ static int parse_url(const char *url, struct endpoint *e)
 static void sign(const struct endpoint *e, const char *target, const char *amz_date,
                  const char *body, size_t body_len, char *out, size_t cap)
 {
-    char date[9], body_hash[65], creq_hash[65], sig[65], scope[128], *creq, *sts;
+    char date[9], body_hash[65], creq_hash[65], sig[65], scope[128], creq[4096], sts[512];
     unsigned char k[32], k2[32];
     char secret[512];
-    size_t n;
     memcpy(date, amz_date, 8);
     date[8] = '\0';
     sha256_hex(body, body_len, body_hash);
-    n = strlen(e->path) + strlen(e->host) + strlen(target) + 512;
-    creq = malloc(n);
-    snprintf(creq, n,
+    /* path <= 1023, host <= 255, target <= 127: the canonical request fits */
+    snprintf(creq, sizeof(creq),
              "POST\n%s\n\ncontent-type:application/x-amz-json-1.1\nhost:%s\nx-amz-date:%s\n"
              "x-amz-target:%s\n\ncontent-type;host;x-amz-date;x-amz-target\n%s",
              e->path, e->host, amz_date, target, body_hash);
     sha256_hex(creq, strlen(creq), creq_hash);
-    free(creq);
     snprintf(scope, sizeof(scope), "%s/%s/rekognition/aws4_request", date, e->region);
-    n = strlen(scope) + 200;
-    sts = malloc(n);
-    snprintf(sts, n, "AWS4-HMAC-SHA256\n%s\n%s\n%s", amz_date, scope, creq_hash);
+    snprintf(sts, sizeof(sts), "AWS4-HMAC-SHA256\n%s\n%s\n%s", amz_date, scope, creq_hash);
     snprintf(secret, sizeof(secret), "AWS4%s", e->secret_key);
     hmac(secret, strlen(secret), date, k);
     hmac(k, 32, e->region, k2);
@@ -155,7 +151,6 @@ static void sign(const struct endpoint *e, const char *target, const char *amz_d
     hmac(k, 32, "aws4_request", k2);
     hmac(k2, 32, sts, k);
     hex(k, 32, sig);
-    free(sts);
     snprintf(out, cap,
              "AWS4-HMAC-SHA256 Credential=%s/%s, "
              "SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature=%s",
@@ -178,43 +173,63 @@ static int send_all(int fd, const char *p, size_t n)
     return 0;
 }
 
-/* Decode a chunked body in place; its new length, or (size_t)-1. */
-static size_t unchunk(char *b, size_t n)
+/* The body reader jansson pulls from: Content-Length bytes, chunked
+ * transfer coding, or everything up to the end of the connection. */
+struct body_reader {
+    FILE *f;
+    bool chunked;
+    long long left; /* bytes left in the body or the current chunk; -1: until EOF */
+    bool done;
+};
+
+static size_t body_read(void *buf, size_t cap, void *ud)
 {
-    size_t in = 0, out = 0;
-    for (;;) {
-        char *end;
-        unsigned long len = strtoul(b + in, &end, 16);
-        char *nl = memchr(b + in, '\n', n - in);
-        if (!nl || end == b + in)
+    struct body_reader *b = ud;
+    size_t want, got;
+    if (b->done)
+        return 0;
+    if (b->chunked && b->left == 0) {
+        char line[64];
+        if (!fgets(line, sizeof(line), b->f))
             return (size_t)-1;
-        in = (size_t)(nl - b) + 1;
-        if (len == 0)
-            return out;
-        if (in + len > n)
-            return (size_t)-1;
-        memmove(b + out, b + in, len);
-        out += len;
-        in += len;
-        if (in < n && b[in] == '\r')
-            in++;
-        if (in < n && b[in] == '\n')
-            in++;
+        b->left = strtoll(line, NULL, 16);
+        if (b->left <= 0) {
+            b->done = true;
+            return 0;
+        }
     }
+    want = b->left < 0 || (unsigned long long)b->left > cap ? cap : (size_t)b->left;
+    got = fread(buf, 1, want, b->f);
+    if (got == 0) {
+        b->done = true;
+        return b->left < 0 ? 0 : (size_t)-1;
+    }
+    if (b->left > 0)
+        b->left -= (long long)got;
+    if (b->chunked && b->left == 0) {
+        char crlf[4];
+        if (!fgets(crlf, sizeof(crlf), b->f)) /* the CRLF after the chunk */
+            return (size_t)-1;
+    } else if (!b->chunked && b->left == 0) {
+        b->done = true;
+    }
+    return got;
 }
 
 /* POST an AWS JSON 1.1 request; the parsed answer, or NULL with the error
  * printed. */
 static json_t *remote_call(const struct endpoint *e, const char *op, json_t *req)
 {
-    char target[128], amz_date[32], auth[512], *body, *head, *resp = NULL;
-    size_t body_len, len = 0, cap = 0;
+    char target[128], amz_date[32], auth[512], head[4096], line[8192], *body;
+    size_t body_len;
     struct addrinfo hints, *ai = NULL, *a;
+    struct body_reader br = {0};
     int fd = -1, status = 0;
     time_t now = time(NULL);
     struct tm tm;
     json_t *out = NULL;
-    char *sep, *p;
+    json_error_t je;
+    FILE *f = NULL;
 
     snprintf(target, sizeof(target), "RekognitionService.%s", op);
     body = json_dumps(req, JSON_COMPACT);
@@ -223,16 +238,15 @@ static json_t *remote_call(const struct endpoint *e, const char *op, json_t *req
     body_len = strlen(body);
     gmtime_r(&now, &tm);
     strftime(amz_date, sizeof(amz_date), "%Y%m%dT%H%M%SZ", &tm);
-    head = malloc(4096);
     if (e->access_key && e->secret_key) {
         sign(e, target, amz_date, body, body_len, auth, sizeof(auth));
-        snprintf(head, 4096,
+        snprintf(head, sizeof(head),
                  "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/x-amz-json-1.1\r\n"
                  "X-Amz-Date: %s\r\nX-Amz-Target: %s\r\nAuthorization: %s\r\n"
                  "Content-Length: %zu\r\nConnection: close\r\n\r\n",
                  e->path, e->host, amz_date, target, auth, body_len);
     } else {
-        snprintf(head, 4096,
+        snprintf(head, sizeof(head),
                  "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/x-amz-json-1.1\r\n"
                  "X-Amz-Target: %s\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
                  e->path, e->host, target, body_len);
@@ -260,65 +274,42 @@ static json_t *remote_call(const struct endpoint *e, const char *op, json_t *req
         fprintf(stderr, "facelink: sending to %s failed\n", e->host);
         goto out;
     }
-    for (;;) {
-        ssize_t r;
-        if (len + 65536 + 1 > cap) {
-            char *nr;
-            cap = cap ? cap * 2 : 131072;
-            if (cap > RESP_MAX) {
-                fprintf(stderr, "facelink: answer from %s too large\n", e->host);
-                goto out;
-            }
-            nr = realloc(resp, cap);
-            if (!nr)
-                goto out;
-            resp = nr;
-        }
-        r = recv(fd, resp + len, cap - len - 1, 0);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        len += (size_t)r;
-    }
-    if (!resp)
+    f = fdopen(fd, "rb");
+    if (!f)
         goto out;
-    resp[len] = '\0';
-    sep = strstr(resp, "\r\n\r\n");
-    if (!sep || sscanf(resp, "HTTP/1.%*d %d", &status) != 1) {
+    fd = -1; /* closed with f */
+    if (!fgets(line, sizeof(line), f) || sscanf(line, "HTTP/1.%*d %d", &status) != 1) {
         fprintf(stderr, "facelink: no HTTP answer from %s\n", e->host);
         goto out;
     }
-    *sep = '\0';
-    p = sep + 4;
-    len -= (size_t)(p - resp);
-    for (char *h = strstr(resp, "\r\n"); h; h = strstr(h + 2, "\r\n"))
-        if (strncasecmp(h + 2, "Transfer-Encoding:", 18) == 0 && strstr(h + 2, "chunked")) {
-            len = unchunk(p, len);
-            if (len == (size_t)-1) {
-                fprintf(stderr, "facelink: bad chunked answer from %s\n", e->host);
-                goto out;
-            }
-            break;
-        }
-    out = json_loadb(p, len, 0, NULL);
+    br.f = f;
+    br.left = -1;
+    while (fgets(line, sizeof(line), f) && strcmp(line, "\r\n") != 0 && strcmp(line, "\n") != 0) {
+        if (strncasecmp(line, "Content-Length:", 15) == 0)
+            br.left = strtoll(line + 15, NULL, 10);
+        else if (strncasecmp(line, "Transfer-Encoding:", 18) == 0 && strstr(line, "chunked"))
+            br.chunked = true;
+    }
+    if (br.chunked)
+        br.left = 0;
+    out = json_load_callback(body_read, &br, 0, &je);
     if (status != 200 || !out) {
         const char *type = json_string_value(json_object_get(out, "__type"));
         const char *msg = json_string_value(json_object_get(out, "message"));
         if (!msg)
             msg = json_string_value(json_object_get(out, "Message"));
         fprintf(stderr, "facelink: %s on %s: HTTP %d %s: %s\n", op, e->host, status,
-                type ? type : "", msg ? msg : "");
+                type ? type : "", msg ? msg : out ? "" : je.text);
         json_decref(out);
         out = NULL;
     }
 out:
+    if (f)
+        fclose(f);
     if (fd >= 0)
         close(fd);
     if (ai)
         freeaddrinfo(ai);
-    free(resp);
-    free(head);
     fl_free_string(body);
     return out;
 }
@@ -327,25 +318,23 @@ out:
 static json_t *remote_all(const struct endpoint *e, const char *op, const char *coll,
                           const char *items, int page)
 {
-    json_t *all = json_array();
-    char *token = NULL;
+    json_t *all = json_array(), *token = NULL;
     for (;;) {
         json_t *req = json_pack("{s:s,s:i}", "CollectionId", coll, "MaxResults", page), *r;
-        const char *next;
+        json_t *next;
         if (token)
-            json_object_set_new(req, "NextToken", json_string(token));
+            json_object_set_new(req, "NextToken", token);
+        token = NULL;
         r = remote_call(e, op, req);
         json_decref(req);
-        free(token);
-        token = NULL;
         if (!r) {
             json_decref(all);
             return NULL;
         }
         json_array_extend(all, json_object_get(r, items));
-        next = json_string_value(json_object_get(r, "NextToken"));
-        if (next && *next)
-            token = strdup(next);
+        next = json_object_get(r, "NextToken");
+        if (json_is_string(next) && json_string_length(next))
+            token = json_incref(next);
         json_decref(r);
         if (!token)
             return all;
@@ -354,16 +343,17 @@ static json_t *remote_all(const struct endpoint *e, const char *op, const char *
 
 /* ============================== Photos ============================== */
 
-/* Path of the photo for an ExternalImageId under dir (recursive), or NULL. */
-static char *find_photo(const char *dir, const char *ext_id, int depth)
+/* Find the photo for an ExternalImageId under dir (recursive) into out;
+ * 1 if found. */
+static int find_photo(const char *dir, const char *ext_id, int depth, char *out, size_t cap)
 {
     static const char *const sfx[] = {"", ".jpg", ".jpeg", ".png", ".webp", ".JPG", ".JPEG",
                                       ".PNG"};
     DIR *d = opendir(dir);
     struct dirent *de;
-    char *found = NULL;
+    int found = 0;
     if (!d)
-        return NULL;
+        return 0;
     while (!found && (de = readdir(d)) != NULL) {
         char path[4096];
         struct stat st;
@@ -374,14 +364,16 @@ static char *find_photo(const char *dir, const char *ext_id, int depth)
             continue;
         if (S_ISDIR(st.st_mode)) {
             if (depth < 8)
-                found = find_photo(path, ext_id, depth + 1);
+                found = find_photo(path, ext_id, depth + 1, out, cap);
             continue;
         }
         for (size_t i = 0; i < sizeof(sfx) / sizeof(sfx[0]) && !found; i++) {
             char want[1024];
             snprintf(want, sizeof(want), "%s%s", ext_id, sfx[i]);
-            if (strcmp(de->d_name, want) == 0)
-                found = strdup(path);
+            if (strcmp(de->d_name, want) == 0) {
+                snprintf(out, cap, "%s", path);
+                found = 1;
+            }
         }
     }
     closedir(d);
@@ -421,7 +413,7 @@ static int migrate_photo(struct fl_service *svc, const char *coll, const char *p
                             "QualityFilter", "NONE", "MaxFaces", 100);
     json_t *resp, *recs, *del_ids = json_array();
     size_t nr, ng;
-    int *taken;
+    bool taken[101] = {false}; /* IndexFaces returns at most MaxFaces = 100 */
     if (fl_cli_add_image(req, "Image", photo) != 0) {
         json_decref(req);
         json_decref(del_ids);
@@ -439,8 +431,9 @@ static int migrate_photo(struct fl_service *svc, const char *coll, const char *p
     }
     recs = json_object_get(resp, "FaceRecords");
     nr = json_array_size(recs);
+    if (nr > 100)
+        nr = 100;
     ng = json_array_size(group);
-    taken = calloc(nr + 1, sizeof(int));
     /* greedy: the best-overlapping (remote, local) pair first */
     for (;;) {
         double best = MIN_IOU;
@@ -467,7 +460,7 @@ static int migrate_photo(struct fl_service *svc, const char *coll, const char *p
         }
         if (!any)
             break;
-        taken[bj] = 1;
+        taken[bj] = true;
         json_object_set_new(json_array_get(group, bi), "_done", json_true());
         json_object_set(map, json_string_value(json_object_get(json_array_get(group, bi), "FaceId")),
                         json_object_get(json_object_get(json_array_get(recs, bj), "Face"),
@@ -482,7 +475,6 @@ static int migrate_photo(struct fl_service *svc, const char *coll, const char *p
             json_array_append(del_ids, fid);
             json_array_append(dropped, fid);
         }
-    free(taken);
     json_decref(resp);
     if (json_array_size(del_ids)) {
         json_t *dreq = json_pack("{s:s,s:o}", "CollectionId", coll, "FaceIds", del_ids);
@@ -524,7 +516,7 @@ int fl_cli_migrate(int argc, char **argv)
     e.access_key = o.access_key ? o.access_key : getenv("AWS_ACCESS_KEY_ID");
     e.secret_key = o.secret_key ? o.secret_key : getenv("AWS_SECRET_ACCESS_KEY");
     e.region = o.region ? o.region : getenv("AWS_REGION") ? getenv("AWS_REGION") : "us-east-1";
-    page = o.max_faces ? atoi(o.max_faces) : 1000;
+    page = o.max_faces ? (int)strtol(o.max_faces, NULL, 10) : 1000;
     if (page < 1)
         page = 1000;
     faces = remote_all(&e, "ListFaces", o.collection, "Faces", page);
@@ -564,17 +556,14 @@ int fl_cli_migrate(int argc, char **argv)
     }
     json_object_foreach(groups, ext, g)
     {
-        char *photo = find_photo(o.images, ext, 0);
-        if (!photo) {
+        char photo[4096];
+        if (!find_photo(o.images, ext, 0, photo, sizeof(photo))) {
             for (size_t k = 0; k < json_array_size(g); k++)
                 unmatched(lost, json_array_get(g, k), "no photo with that name in --images");
             continue;
         }
-        if (migrate_photo(svc, o.collection, photo, ext, g, map, lost, dropped) != 0) {
-            free(photo);
+        if (migrate_photo(svc, o.collection, photo, ext, g, map, lost, dropped) != 0)
             goto out;
-        }
-        free(photo);
     }
     /* users, with the faces that arrived */
     json_array_foreach(users, i, f)
