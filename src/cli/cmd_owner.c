@@ -9,6 +9,11 @@
  *       [--threshold N] [--max-faces N]             (a JSON array of numbers)
  *   search-all COLLECTION IMAGE [--threshold N]     SearchAllFacesByImage
  *       [--max-faces N] [--quality NONE|LOW|...]
+ *   reindex COLLECTION --model NAME                 ReindexCollection, then
+ *       [--no-progress]                             DescribeJob until it ends
+ *
+ * The argument parser and the call helpers here are shared with
+ * cmd_export.c (export, import) and cmd_migrate.c (migrate) through cli.h.
  *
  * They print the operation's JSON answer, pretty-printed. A running server
  * on the same data directory keeps working (SQLite allows several
