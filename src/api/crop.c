@@ -150,8 +150,8 @@ static enum fl_status encode(const struct fl_image *px, const float lm[136], int
     enum fl_status rc = FL_OK;
     if (!tj)
         return fl_err_set(err, FL_ERR_NOMEM, "turbojpeg: %s", tjGetErrorStr());
-    if (tjCompress2(tj, px->px, px->w, (int)px->stride, px->h, TJPF_RGB, &jpg, &jpg_len,
-                    TJSAMP_444, JPEG_QUALITY, TJFLAG_ACCURATEDCT) != 0) {
+    if (tjCompress2(tj, px->px, px->w, (int)px->stride, px->h, TJPF_RGB, &jpg, &jpg_len, TJSAMP_444,
+                    JPEG_QUALITY, TJFLAG_ACCURATEDCT) != 0) {
         rc = fl_err_set(err, FL_ERR_INTERNAL, "turbojpeg: %s", tjGetErrorStr2(tj));
         goto out;
     }
@@ -222,8 +222,9 @@ enum fl_status fl__api_crop_open(const void *blob, size_t len, struct fl_image *
     fl_img_decode_opts_default(&o);
     rc = fl_img_decode(p + HDR_LEN, n, &o, &img, NULL, err);
     if (rc != FL_OK)
-        return rc == FL_ERR_NOMEM ? rc : fl_err_set(err, FL_ERR_CORRUPT, "crop blob: %s",
-                                                   err ? err->msg : "undecodable");
+        return rc == FL_ERR_NOMEM ? rc
+                                  : fl_err_set(err, FL_ERR_CORRUPT, "crop blob: %s",
+                                               err ? err->msg : "undecodable");
     if ((uint32_t)img.w != w || (uint32_t)img.h != h) {
         fl_image_free(&img);
         return fl_err_set(err, FL_ERR_CORRUPT, "crop blob: %ux%u announced, %dx%d decoded", w, h,

@@ -73,8 +73,7 @@ FL__API_HANDLER(fl__api_op_get_face_embeddings)
         return fl_err_set(err, FL_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < n; i++)
         ids[i] = json_string_value(json_array_get(ids_j, i));
-    rc = fl_store_faces_get(ctx->st, id, ids, n, FL_STORE_WANT_EMBEDDING, &ctx->arena, &found,
-                            err);
+    rc = fl_store_faces_get(ctx->st, id, ids, n, FL_STORE_WANT_EMBEDDING, &ctx->arena, &found, err);
     if (rc != FL_OK)
         return rc;
     o = json_object();

@@ -174,8 +174,8 @@ out:
 }
 
 /* embeddings.npy: NumPy format 1.0, '<f4', C order, (n, dim). */
-static enum fl_status npy_file(size_t n, uint32_t dim, const struct fl_buf *data, struct fl_buf *out,
-                               struct fl_err *err)
+static enum fl_status npy_file(size_t n, uint32_t dim, const struct fl_buf *data,
+                               struct fl_buf *out, struct fl_err *err)
 {
     char dict[160];
     int dl = snprintf(dict, sizeof(dict),
@@ -214,8 +214,8 @@ static enum fl_status pgvector_file(const struct fl__api_coll *c, const struct f
         "    user_id text, bbox_left real, bbox_top real, bbox_width real, bbox_height real,\n"
         "    confidence real, created double precision, embedding text) ON COMMIT DROP;\n"
         "COPY facelink_import FROM stdin;\n",
-        c->id, mi->id, mi->face_model_version, c->model->dim, mi->metric, c->model->dim,
-        mi->metric, mi->normalised ? "<=> (cosine distance)" : "<-> (Euclidean distance)");
+        c->id, mi->id, mi->face_model_version, c->model->dim, mi->metric, c->model->dim, mi->metric,
+        mi->normalised ? "<=> (cosine distance)" : "<-> (Euclidean distance)");
     if (rc == FL_OK && copy->len)
         rc = fl_buf_append(out, copy->data, copy->len, err);
     if (rc == FL_OK)
@@ -286,7 +286,8 @@ static bool file_entry(json_t *files_meta, json_t *files, const char *name, stru
     char hex[65];
     json_t *e = json_object();
     fl_sha256_hex(b->data ? b->data : "", b->len, hex);
-    return fl__api_set(files_meta, name, e) && fl__api_set(e, "Bytes", json_integer((json_int_t)b->len)) &&
+    return fl__api_set(files_meta, name, e) &&
+           fl__api_set(e, "Bytes", json_integer((json_int_t)b->len)) &&
            fl__api_set(e, "Sha256", json_string(hex)) &&
            fl__api_set(files, name, b64_json(b->data ? b->data : "", b->len));
 }
@@ -380,7 +381,8 @@ FL__API_HANDLER(fl__api_op_export_collection)
     man = json_object();
     fmeta = json_object();
     counts = json_object();
-    if (!fl__api_set(o, "Files", files) || !man || !fl__api_set(man, "Format", json_string(FORMAT_NAME)) ||
+    if (!fl__api_set(o, "Files", files) || !man ||
+        !fl__api_set(man, "Format", json_string(FORMAT_NAME)) ||
         !fl__api_set(man, "FormatVersion", json_integer(FORMAT_VERSION)) ||
         !fl__api_set(man, "CollectionId", json_string(id)) ||
         !fl__api_set(man, "CollectionCreated", json_real(sc.created)) ||
@@ -519,9 +521,8 @@ static enum fl_status parse_face(struct fl__api_ctx *ctx, const json_t *files,
     bb = json_object_get(o, "BoundingBox");
     emb_b64 = json_string_value(json_object_get(o, "Embedding"));
     if (!fid || !fl_uuid_valid(fid) || !iid || !fl_uuid_valid(iid) || !emb_b64 ||
-        !member_num(bb, "Left", &l) || !member_num(bb, "Top", &t) ||
-        !member_num(bb, "Width", &w) || !member_num(bb, "Height", &h) ||
-        !member_num(o, "Confidence", &conf)) {
+        !member_num(bb, "Left", &l) || !member_num(bb, "Top", &t) || !member_num(bb, "Width", &w) ||
+        !member_num(bb, "Height", &h) || !member_num(o, "Confidence", &conf)) {
         rc = fl_err_set(err, FL_ERR_INVALID_ARG,
                         IPE "faces.jsonl line %zu: FaceId, ImageId (UUIDs), BoundingBox, "
                             "Confidence and Embedding are required",
@@ -530,8 +531,8 @@ static enum fl_status parse_face(struct fl__api_ctx *ctx, const json_t *files,
     }
     memcpy(f->face_id, fid, FL_UUID_STR_LEN + 1);
     memcpy(f->image_id, iid, FL_UUID_STR_LEN + 1);
-    f->external_image_id = member_str(ctx, o, "ExternalImageId", "[a-zA-Z0-9_.\\-:]+",
-                                      FL_STORE_EXTERNAL_ID_MAX, &bad);
+    f->external_image_id =
+        member_str(ctx, o, "ExternalImageId", "[a-zA-Z0-9_.\\-:]+", FL_STORE_EXTERNAL_ID_MAX, &bad);
     f->user_id = member_str(ctx, o, "UserId", "[a-zA-Z0-9_.\\-]+", FL_STORE_USER_ID_MAX, &bad);
     f->model_version = member_str(ctx, o, "IndexFacesModelVersion", NULL, FL_STORE_NAME_MAX, &bad);
     crop_name = member_str(ctx, o, "Crop", "crops/[a-zA-Z0-9_.\\-]+", 128, &bad);
@@ -615,8 +616,8 @@ struct import_plan {
 };
 
 /* Everything about the files that can be checked without the store. */
-static enum fl_status plan_import(struct fl__api_ctx *ctx, const json_t *req,
-                                  struct import_plan *p, struct fl_err *err)
+static enum fl_status plan_import(struct fl__api_ctx *ctx, const json_t *req, struct import_plan *p,
+                                  struct fl_err *err)
 {
     const json_t *files = json_object_get(req, "Files");
     const char *req_id = fl__api_get_str(req, "CollectionId");
@@ -639,9 +640,8 @@ static enum fl_status plan_import(struct fl__api_ctx *ctx, const json_t *req,
     if (!json_is_string(json_object_get(man, "Format")) ||
         strcmp(json_string_value(json_object_get(man, "Format")), FORMAT_NAME) != 0 ||
         json_integer_value(json_object_get(man, "FormatVersion")) != FORMAT_VERSION) {
-        rc = fl_err_set(err, FL_ERR_INVALID_ARG,
-                        IPE "manifest.json: not a %s version %d export", FORMAT_NAME,
-                        FORMAT_VERSION);
+        rc = fl_err_set(err, FL_ERR_INVALID_ARG, IPE "manifest.json: not a %s version %d export",
+                        FORMAT_NAME, FORMAT_VERSION);
         goto out;
     }
     fm = json_object_get(man, "FaceModel");
@@ -774,8 +774,8 @@ static enum fl_status plan_import(struct fl__api_ctx *ctx, const json_t *req,
         uid = member_str(ctx, u, "UserId", "[a-zA-Z0-9_.\\-]+", FL_STORE_USER_ID_MAX, &bad);
         json_decref(u);
         if (!uid || bad) {
-            rc = fl_err_set(err, FL_ERR_INVALID_ARG, IPE "users.jsonl line %zu: bad UserId",
-                            lineno);
+            rc =
+                fl_err_set(err, FL_ERR_INVALID_ARG, IPE "users.jsonl line %zu: bad UserId", lineno);
             goto out;
         }
         if (p->n_users < cap_users)
@@ -829,8 +829,8 @@ FL__API_HANDLER(fl__api_op_import_faces)
     new_coll = c == NULL;
     if (c && c->model != p.model)
         return fl_err_set(err, FL_ERR_INVALID_ARG,
-                          IPE "collection %s uses model %s, the export was made with %s",
-                          p.coll_id, c->model->model_id, p.model->model_id);
+                          IPE "collection %s uses model %s, the export was made with %s", p.coll_id,
+                          c->model->model_id, p.model->model_id);
     todo = FL_ARENA_NEW(&ctx->arena, struct fl_store_face, p.n_faces + 1);
     ids = FL_ARENA_NEW(&ctx->arena, const char *, p.n_faces + 1);
     new_users = FL_ARENA_NEW(&ctx->arena, const char *, p.n_users + 1);
@@ -914,18 +914,17 @@ FL__API_HANDLER(fl__api_op_import_faces)
         goto undo;
     *out_resp = o;
     return FL_OK;
-undo:
-    {
-        struct fl_err e2;
-        for (size_t i = 0; i < n_made_users; i++)
-            if (fl_store_user_delete(ctx->st, p.coll_id, new_users[i], NULL, &e2) != FL_OK)
-                FL_LOG_E("api: ImportFaces could not undo user %s: %s", new_users[i], e2.msg);
-        if (new_coll) {
-            if (fl_store_collection_delete(ctx->st, p.coll_id, &e2) != FL_OK)
-                FL_LOG_E("api: ImportFaces could not undo collection %s: %s", p.coll_id, e2.msg);
-            fl__api_coll_drop(ctx->svc, p.coll_id);
-        }
+undo : {
+    struct fl_err e2;
+    for (size_t i = 0; i < n_made_users; i++)
+        if (fl_store_user_delete(ctx->st, p.coll_id, new_users[i], NULL, &e2) != FL_OK)
+            FL_LOG_E("api: ImportFaces could not undo user %s: %s", new_users[i], e2.msg);
+    if (new_coll) {
+        if (fl_store_collection_delete(ctx->st, p.coll_id, &e2) != FL_OK)
+            FL_LOG_E("api: ImportFaces could not undo collection %s: %s", p.coll_id, e2.msg);
+        fl__api_coll_drop(ctx->svc, p.coll_id);
     }
+}
 fail:
     json_decref(o);
     return rc;

@@ -79,8 +79,7 @@ static void marker_path(const struct fl_service *svc, const char *id, char *out,
     snprintf(out, cap, "%s/jobs/%s.reindex", svc->data_dir, id);
 }
 
-static enum fl_status marker_write(const struct fl_service *svc, const char *id,
-                                   struct fl_err *err)
+static enum fl_status marker_write(const struct fl_service *svc, const char *id, struct fl_err *err)
 {
     char path[4096];
     snprintf(path, sizeof(path), "%s/jobs", svc->data_dir);
@@ -268,8 +267,9 @@ static enum fl_status switch_collection(struct run *r)
         FL_LOG_E("reindex %s: switched in the store but the index rebuild failed (%s); "
                  "reopen the service",
                  r->job->id, r->err.msg);
-        fl_err_set(&r->err, rc, "switched, but the in-memory index could not be rebuilt; "
-                                "restart the service");
+        fl_err_set(&r->err, rc,
+                   "switched, but the in-memory index could not be rebuilt; "
+                   "restart the service");
         goto out;
     }
     fl_index_free(c->ix);
@@ -341,8 +341,7 @@ static void *job_main(void *arg)
                 e.code != FL_ERR_NOT_FOUND)
                 FL_LOG_W("reindex %s: staging not dropped: %s", job->id, e.msg);
             rc = fl_store_job_update(r->write_st, job->id, FL_STORE_JOB_FAILED,
-                                     r->total ? (double)r->done / (double)r->total : 0.0, msg,
-                                     &e);
+                                     r->total ? (double)r->done / (double)r->total : 0.0, msg, &e);
             FL_LOG_W("reindex %s of %s failed: %s", job->id, job->collection, msg);
         }
         if (rc == FL_OK)

@@ -55,7 +55,7 @@ static const char *const err_image[] = {"InvalidParameterException", "ImageTooLa
 static const char *const err_coll[] = {"InvalidParameterException", "ResourceNotFoundException",
                                        "InternalServerError", "ThrottlingException"};
 static const char *const err_coll_image[] = {
-    "InvalidParameterException",  "ResourceNotFoundException", "ImageTooLargeException",
+    "InvalidParameterException",   "ResourceNotFoundException", "ImageTooLargeException",
     "InvalidImageFormatException", "InternalServerError",       "ThrottlingException"};
 static const char *const err_import[] = {"InvalidParameterException", "ConflictException",
                                          "ResourceNotFoundException", "InternalServerError",
@@ -74,7 +74,8 @@ static struct fl__api_member rek(const char *op, const char *member, bool requir
     struct fl__api_member m;
     for (size_t i = 0; i < fl__api_spec_n_ops; i++) {
         if (strcmp(fl__api_spec_ops[i].name, op) == 0) {
-            const struct fl__api_member *r = fl__api_shape_member(fl__api_spec_ops[i].input, member);
+            const struct fl__api_member *r =
+                fl__api_shape_member(fl__api_spec_ops[i].input, member);
             FL_ASSERT(r != NULL);
             m = *r;
             m.required = required;

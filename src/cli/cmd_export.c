@@ -82,8 +82,8 @@ static int write_file(const char *dir, const char *name, const char *b64)
     if (f && fclose(f) != 0)
         ok = 0;
     if (!ok)
-        fprintf(stderr, "facelink: cannot write %s (bad base64 from the service, or %s)\n",
-                path, strerror(errno));
+        fprintf(stderr, "facelink: cannot write %s (bad base64 from the service, or %s)\n", path,
+                strerror(errno));
     return ok ? 0 : -1;
 }
 

@@ -31,8 +31,8 @@
  * The HTTP client is minimal: http:// only (put a TLS-terminating proxy in
  * front of an https endpoint), one request per connection, Content-Length,
  * chunked or read-to-close answers streamed into jansson (no buffer of our
- * own: the CLI has no allocator but the library's strings). SigV4 is computed with OpenSSL's SHA-256 and HMAC (the
- * CLI links libcrypto like the library).
+ * own: the CLI has no allocator but the library's strings). SigV4 is computed with OpenSSL's
+ * SHA-256 and HMAC (the CLI links libcrypto like the library).
  *
  * Exit status: 0 (even with unmatched faces: they are in the report), 1 on
  * errors, 2 on bad usage.
@@ -56,8 +56,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MIN_IOU    0.3
-#define IMAGE_MAX  ((size_t)5 << 20)
+#define MIN_IOU   0.3
+#define IMAGE_MAX ((size_t)5 << 20)
 
 /* ============================== SigV4 ============================== */
 
@@ -85,10 +85,10 @@ static void hmac(const void *key, size_t key_len, const char *msg, unsigned char
 }
 
 struct endpoint {
-    char host[256];      /* as in the Host header (with :port when not 80) */
-    char connect[256];   /* host name to resolve */
+    char host[256];    /* as in the Host header (with :port when not 80) */
+    char connect[256]; /* host name to resolve */
     char port[16];
-    char path[1024];     /* "/" or the URL's path */
+    char path[1024]; /* "/" or the URL's path */
     const char *region, *access_key, *secret_key;
 };
 
@@ -299,7 +299,10 @@ static json_t *remote_call(const struct endpoint *e, const char *op, json_t *req
         if (!msg)
             msg = json_string_value(json_object_get(out, "Message"));
         fprintf(stderr, "facelink: %s on %s: HTTP %d %s: %s\n", op, e->host, status,
-                type ? type : "", msg ? msg : out ? "" : je.text);
+                type ? type : "",
+                msg   ? msg
+                : out ? ""
+                      : je.text);
         json_decref(out);
         out = NULL;
     }
@@ -347,8 +350,8 @@ static json_t *remote_all(const struct endpoint *e, const char *op, const char *
  * 1 if found. */
 static int find_photo(const char *dir, const char *ext_id, int depth, char *out, size_t cap)
 {
-    static const char *const sfx[] = {"", ".jpg", ".jpeg", ".png", ".webp", ".JPG", ".JPEG",
-                                      ".PNG"};
+    static const char *const sfx[] = {"",      ".jpg", ".jpeg", ".png",
+                                      ".webp", ".JPG", ".JPEG", ".PNG"};
     DIR *d = opendir(dir);
     struct dirent *de;
     int found = 0;
@@ -399,8 +402,7 @@ static void unmatched(json_t *list, const json_t *face, const char *why)
 {
     json_array_append_new(list, json_pack("{s:O,s:O,s:s}", "FaceId",
                                           json_object_get(face, "FaceId"), "ExternalImageId",
-                                          json_object_get(face, "ExternalImageId"), "Reason",
-                                          why));
+                                          json_object_get(face, "ExternalImageId"), "Reason", why));
 }
 
 /* Index one photo for the remote faces `group` (same ExternalImageId);
@@ -462,16 +464,17 @@ static int migrate_photo(struct fl_service *svc, const char *coll, const char *p
             break;
         taken[bj] = true;
         json_object_set_new(json_array_get(group, bi), "_done", json_true());
-        json_object_set(map, json_string_value(json_object_get(json_array_get(group, bi), "FaceId")),
-                        json_object_get(json_object_get(json_array_get(recs, bj), "Face"),
-                                        "FaceId"));
+        json_object_set(
+            map, json_string_value(json_object_get(json_array_get(group, bi), "FaceId")),
+            json_object_get(json_object_get(json_array_get(recs, bj), "Face"), "FaceId"));
     }
     for (size_t i = 0; i < ng; i++)
         if (!json_object_get(json_array_get(group, i), "_done"))
             unmatched(lost, json_array_get(group, i), "no face found at that place in the photo");
     for (size_t j = 0; j < nr; j++)
         if (!taken[j]) {
-            json_t *fid = json_object_get(json_object_get(json_array_get(recs, j), "Face"), "FaceId");
+            json_t *fid =
+                json_object_get(json_object_get(json_array_get(recs, j), "Face"), "FaceId");
             json_array_append(del_ids, fid);
             json_array_append(dropped, fid);
         }
@@ -494,8 +497,8 @@ int fl_cli_migrate(int argc, char **argv)
     struct fl_cli_opts o;
     struct endpoint e;
     struct fl_service *svc = NULL;
-    json_t *faces = NULL, *users = NULL, *groups = NULL, *map = NULL, *lost = NULL,
-           *dropped = NULL, *report = NULL, *assoc_failed = NULL;
+    json_t *faces = NULL, *users = NULL, *groups = NULL, *map = NULL, *lost = NULL, *dropped = NULL,
+           *report = NULL, *assoc_failed = NULL;
     const char *ext;
     json_t *g;
     size_t i;
@@ -597,12 +600,12 @@ int fl_cli_migrate(int argc, char **argv)
         }
         json_decref(ids);
     }
-    report = json_pack("{s:s,s:s,s:i,s:i,s:i,s:O,s:O,s:O,s:O}", "Collection", o.collection,
-                       "FromEndpoint", o.endpoint, "RemoteFaces", (int)json_array_size(faces),
-                       "RemoteUsers", (int)json_array_size(users), "Migrated",
-                       (int)json_object_size(map), "FaceIdMap", map, "Unmatched", lost,
-                       "ExtraLocalFacesDropped", dropped, "UnsuccessfulFaceAssociations",
-                       assoc_failed);
+    report =
+        json_pack("{s:s,s:s,s:i,s:i,s:i,s:O,s:O,s:O,s:O}", "Collection", o.collection,
+                  "FromEndpoint", o.endpoint, "RemoteFaces", (int)json_array_size(faces),
+                  "RemoteUsers", (int)json_array_size(users), "Migrated",
+                  (int)json_object_size(map), "FaceIdMap", map, "Unmatched", lost,
+                  "ExtraLocalFacesDropped", dropped, "UnsuccessfulFaceAssociations", assoc_failed);
     rc = fl_cli_print(report);
     if (json_array_size(lost))
         fprintf(stderr, "facelink: %zu of %zu faces could not be matched (see \"Unmatched\")\n",

@@ -201,8 +201,8 @@ static void index_with(const char *mode, int *n_faces, int *n_crops, int *kind)
     fl_base64_encode(buf, n, body + strlen(body));
     strcat(body, "\"}}");
     fl_free(buf);
-    T_REQUIRE(fl_service_call(svc, "RekognitionService.IndexFaces", body, strlen(body), &out,
-                              NULL, &e) == FL_OK);
+    T_REQUIRE(fl_service_call(svc, "RekognitionService.IndexFaces", body, strlen(body), &out, NULL,
+                              &e) == FL_OK);
     fl_free_string(out);
     free(body);
     fl_service_close(svc);

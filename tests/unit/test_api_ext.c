@@ -142,9 +142,8 @@ static void test_get_embeddings_match_embed_faces(void)
     gf = json_object_get(g, "Faces");
     T_CHECK_EQ_INT(json_array_size(gf), 3);
     T_CHECK_EQ_INT(json_array_size(json_object_get(g, "UnknownFaceIds")), 1);
-    T_CHECK_EQ_INT(json_integer_value(json_object_get(json_object_get(g, "FaceModel"),
-                                                      "Dimension")),
-                   128);
+    T_CHECK_EQ_INT(
+        json_integer_value(json_object_get(json_object_get(g, "FaceModel"), "Dimension")), 128);
     /* the independent path: EmbedFaces on the same image, no store */
     e = call_img("EmbedFaces", p, "", &rc);
     T_REQUIRE(rc == FL_OK);
@@ -163,7 +162,8 @@ static void test_get_embeddings_match_embed_faces(void)
             json_t *bb = json_object_get(json_object_get(json_array_get(ef, j), "FaceDetail"),
                                          "BoundingBox");
             json_t *ba = json_object_get(fa, "BoundingBox");
-            double d = fabs(num(bb, "Left") - num(ba, "Left")) + fabs(num(bb, "Top") - num(ba, "Top"));
+            double d =
+                fabs(num(bb, "Left") - num(ba, "Left")) + fabs(num(bb, "Top") - num(ba, "Top"));
             if (d < best) {
                 best = d;
                 bj = j;
@@ -206,15 +206,15 @@ static void test_search_by_embedding_equals_search_faces(void)
     T_REQUIRE(off < sizeof(body));
     b = call("SearchFacesByEmbedding", body, &rc);
     T_REQUIRE(rc == FL_OK);
-    snprintf(body, sizeof(body), "{\"CollectionId\":\"ext\",\"FaceId\":\"%s\",\"FaceMatchThreshold\":0}",
-             face_id(0));
+    snprintf(body, sizeof(body),
+             "{\"CollectionId\":\"ext\",\"FaceId\":\"%s\",\"FaceMatchThreshold\":0}", face_id(0));
     s = call("SearchFaces", body, &rc);
     T_REQUIRE(rc == FL_OK);
     sm = json_object_get(s, "FaceMatches");
     bm = json_object_get(b, "FaceMatches");
     T_REQUIRE(json_array_size(bm) == json_array_size(sm) + 1);
-    T_CHECK_EQ_STR(json_string_value(json_object_get(
-                       json_object_get(json_array_get(bm, 0), "Face"), "FaceId")),
+    T_CHECK_EQ_STR(json_string_value(
+                       json_object_get(json_object_get(json_array_get(bm, 0), "Face"), "FaceId")),
                    face_id(0));
     T_CHECK(num(json_array_get(bm, 0), "Similarity") > 99.9);
     for (size_t i = 0; i < json_array_size(sm); i++) {

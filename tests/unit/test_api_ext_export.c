@@ -61,7 +61,8 @@ static json_t *index_image(struct fl_service *svc, int i, const char *coll)
     if (!t_model(rel, p, sizeof(p)) || fl_file_read(p, 16u << 20, &buf, &n, NULL) != FL_OK)
         return NULL;
     body = malloc(fl_base64_encoded_len(n) + 256);
-    sprintf(body, "{\"CollectionId\":\"%s\",\"ExternalImageId\":\"photo-%d\",\"Image\":{\"Bytes\":\"",
+    sprintf(body,
+            "{\"CollectionId\":\"%s\",\"ExternalImageId\":\"photo-%d\",\"Image\":{\"Bytes\":\"",
             coll, i);
     fl_base64_encode(buf, n, body + strlen(body));
     strcat(body, "\"}}");
@@ -75,10 +76,12 @@ static json_t *index_image(struct fl_service *svc, int i, const char *coll)
 static json_t *list_faces(struct fl_service *svc, const char *coll)
 {
     char body[256];
-    json_t *r;
+    json_t *r, *f;
     snprintf(body, sizeof(body), "{\"CollectionId\":\"%s\",\"MaxResults\":4096}", coll);
     r = call(svc, "RekognitionService.ListFaces", body, NULL);
-    return r ? json_incref(json_object_get(r, "Faces")) : NULL;
+    f = r ? json_incref(json_object_get(r, "Faces")) : NULL;
+    json_decref(r);
+    return f;
 }
 
 static json_t *list_users(struct fl_service *svc, const char *coll)
@@ -111,7 +114,8 @@ static void test_round_trip(void)
     size_t i;
     if (!g_a)
         T_SKIP("models absent");
-    json_decref(call(g_a, "RekognitionService.CreateCollection", "{\"CollectionId\":\"fam\"}", &rc));
+    json_decref(
+        call(g_a, "RekognitionService.CreateCollection", "{\"CollectionId\":\"fam\"}", &rc));
     T_REQUIRE(rc == FL_OK);
     for (int s = 1; s <= 4; s++) {
         r = index_image(g_a, s, "fam");
@@ -128,9 +132,10 @@ static void test_round_trip(void)
         json_decref(call(g_a, "RekognitionService.CreateUser", body, &rc));
         T_REQUIRE(rc == FL_OK);
         if (u < 2) {
-            snprintf(body, sizeof(body),
-                     "{\"CollectionId\":\"fam\",\"UserId\":\"user-%d\",\"FaceIds\":[\"%s\"]}", u,
-                     json_string_value(json_object_get(json_array_get(fa, (size_t)u * 3), "FaceId")));
+            snprintf(
+                body, sizeof(body),
+                "{\"CollectionId\":\"fam\",\"UserId\":\"user-%d\",\"FaceIds\":[\"%s\"]}", u,
+                json_string_value(json_object_get(json_array_get(fa, (size_t)u * 3), "FaceId")));
             json_decref(call(g_a, "RekognitionService.AssociateFaces", body, &rc));
             T_REQUIRE(rc == FL_OK);
         }
@@ -227,8 +232,8 @@ static json_t *files_with_faces(const char *text, const char *model_id, long lon
     char hex[65], *b64, *mt;
     if (text) {
         fl_sha256_hex(text, strlen(text), hex);
-        json_object_set_new(json_object_get(json_object_get(man, "Files"), "faces.jsonl"),
-                            "Sha256", json_string(hex));
+        json_object_set_new(json_object_get(json_object_get(man, "Files"), "faces.jsonl"), "Sha256",
+                            json_string(hex));
         b64 = malloc(fl_base64_encoded_len(strlen(text)) + 1);
         fl_base64_encode(text, strlen(text), b64);
         json_object_set_new(files, "faces.jsonl", json_string(b64));
@@ -312,8 +317,8 @@ static void test_refusals_change_nothing(void)
     /* embeddings.npy that disagrees with faces.jsonl (the sha256 fixed) */
     {
         json_t *man = json_deep_copy(json_object_get(g_export, "Manifest"));
-        const char *nb =
-            json_string_value(json_object_get(json_object_get(g_export, "Files"), "embeddings.npy"));
+        const char *nb = json_string_value(
+            json_object_get(json_object_get(g_export, "Files"), "embeddings.npy"));
         uint8_t *npy = malloc(strlen(nb));
         size_t n = 0;
         char hex[65], *b64, *mt;
@@ -378,8 +383,8 @@ static void test_import_under_another_name(void)
         cfg.default_model = "mobilefacenet";
         c = fl_service_open(&cfg, NULL);
         T_REQUIRE(c);
-        json_decref(call(c, "RekognitionService.CreateCollection", "{\"CollectionId\":\"fam-copy\"}",
-                         &rc));
+        json_decref(
+            call(c, "RekognitionService.CreateCollection", "{\"CollectionId\":\"fam-copy\"}", &rc));
         T_CHECK(rc == FL_OK);
         r = callj(c, "FaceLinkService.ImportFaces", req, &rc);
         T_CHECK(r == NULL && rc == FL_ERR_INVALID_ARG);

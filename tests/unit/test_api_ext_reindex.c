@@ -142,7 +142,8 @@ static double cosine(const json_t *a, const json_t *b)
 {
     double ab = 0, aa = 0, bb = 0;
     for (size_t i = 0; i < json_array_size(a); i++) {
-        double x = json_number_value(json_array_get(a, i)), y = json_number_value(json_array_get(b, i));
+        double x = json_number_value(json_array_get(a, i)),
+               y = json_number_value(json_array_get(b, i));
         ab += x * y;
         aa += x * x;
         bb += y * y;
@@ -166,8 +167,7 @@ static void test_reindex_dlib_to_mfn(void)
     T_REQUIRE(s && seed(s, 3));
     before = list_faces(s);
     T_REQUIRE(before && json_array_size(before) == 9);
-    snprintf(body, sizeof(body),
-             "{\"CollectionId\":\"c\",\"UserId\":\"u\"}");
+    snprintf(body, sizeof(body), "{\"CollectionId\":\"c\",\"UserId\":\"u\"}");
     json_decref(call(s, "RekognitionService.CreateUser", body, &rc));
     snprintf(body, sizeof(body), "{\"CollectionId\":\"c\",\"UserId\":\"u\",\"FaceIds\":[\"%s\"]}",
              json_string_value(json_object_get(json_array_get(before, 0), "FaceId")));
@@ -292,9 +292,9 @@ static void test_reindex_dlib_to_mfn(void)
         json_array_foreach(json_object_get(sr, "SearchedFaces"), i, v)
         {
             json_t *m0 = json_array_get(json_object_get(v, "FaceMatches"), 0);
-            T_CHECK_EQ_STR(json_string_value(json_object_get(json_object_get(m0, "Face"),
-                                                             "ExternalImageId")),
-                           "photo-1");
+            T_CHECK_EQ_STR(
+                json_string_value(json_object_get(json_object_get(m0, "Face"), "ExternalImageId")),
+                "photo-1");
         }
         json_decref(sr);
     }
