@@ -11,7 +11,8 @@ and the export opened by other tools:
     faces.jsonl order, and faces.jsonl's base64 vectors are the same bytes;
   - `facelink import` into a fresh data dir, and again (idempotent), then a
     second export: every file identical (the manifest apart from its time);
-    `facelink search-vector` answers the same on both;
+    `facelink search-vector` answers the same on both; `facelink reindex`
+    moves the imported copy to MobileFaceNet (its crops came with it);
   - pgvector.sql loads into a PostgreSQL started here under /tmp as user
     nobody (skipped when the binaries or runuser are missing): pgvector
     column when the extension exists, real[] otherwise; the loaded vectors
@@ -251,6 +252,16 @@ def main():
         report("search-vector answers the same before and after the round trip",
                ra[0] == 0 and ra[1] == rb[1] and len(json.loads(ra[1])["FaceMatches"]) == n,
                f"{ra[2]} {rb[2]}")
+        # facelink reindex on the imported copy: the crops travelled with it
+        rc, out, err = cli("reindex", "fam", "--model", "mobilefacenet", "--data-dir", b)
+        r = json.loads(out) if rc == 0 else {}
+        report("facelink reindex on the imported collection (progress bar, SUCCEEDED)",
+               rc == 0 and r.get("Status") == "SUCCEEDED" and "100.0%" in err, f"{rc} {err}")
+        rc, out, err = cli("embeddings", "fam", ids[0], "--data-dir", b)
+        e = json.loads(out) if rc == 0 else {}
+        report("after reindex: same FaceIds, 192-d MobileFaceNet vectors",
+               rc == 0 and len(e["Faces"]) == 1 and len(e["Faces"][0]["Embedding"]) == 192
+               and e["FaceModel"]["Dimension"] == 192, f"{rc} {err}")
         rows, why = None, None
         try:
             rows, why = pg_load(os.path.join(exp, "pgvector.sql"), 128)
