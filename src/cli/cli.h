@@ -41,6 +41,7 @@ int fl_cli_search_all(int argc, char **argv);
 int fl_cli_export(int argc, char **argv);
 int fl_cli_import(int argc, char **argv);
 int fl_cli_reindex(int argc, char **argv);
+int fl_cli_job(int argc, char **argv);
 int fl_cli_migrate(int argc, char **argv);
 
 #endif /* FL_CLI_H */

@@ -11,6 +11,7 @@
  *       [--max-faces N] [--quality NONE|LOW|...]
  *   reindex COLLECTION --model NAME                 ReindexCollection, then
  *       [--no-progress]                             DescribeJob until it ends
+ *   job JOBID                                       DescribeJob
  *
  * The argument parser and the call helpers here are shared with
  * cmd_export.c (export, import) and cmd_migrate.c (migrate) through cli.h.
@@ -308,4 +309,16 @@ int fl_cli_reindex(int argc, char **argv)
 out:
     fl_service_close(svc);
     return rc;
+}
+
+/* `facelink job JOBID`: DescribeJob (a reindex started by the server or by
+ * an interrupted `facelink reindex`). */
+int fl_cli_job(int argc, char **argv)
+{
+    struct fl_cli_opts o;
+    if (fl_cli_parse(argc, argv, &o, 1) != 0 || o.n_pos != 1) {
+        fprintf(stderr, "usage: facelink job JOBID" COMMON "\n");
+        return 2;
+    }
+    return run_print(&o, "FaceLinkService.DescribeJob", json_pack("{s:s}", "JobId", o.pos[0]));
 }

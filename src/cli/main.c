@@ -40,6 +40,7 @@ static const struct command commands[] = {
     {"export", fl_cli_export, "write a collection's faces, vectors, users and crops to a directory"},
     {"import", fl_cli_import, "import an export directory (ImportFaces; all or nothing)"},
     {"reindex", fl_cli_reindex, "re-embed a collection with another model from its crops"},
+    {"job", fl_cli_job, "state and progress of a background job (DescribeJob)"},
     {"migrate", fl_cli_migrate, "rebuild a collection of another Rekognition-compatible service here"},
 };
 

@@ -257,6 +257,12 @@ def main():
         r = json.loads(out) if rc == 0 else {}
         report("facelink reindex on the imported collection (progress bar, SUCCEEDED)",
                rc == 0 and r.get("Status") == "SUCCEEDED" and "100.0%" in err, f"{rc} {err}")
+        job = err.split("\n")[0].split(" ")[-1] if err.startswith("job ") else "?"
+        rc, out, err2 = cli("job", job, "--data-dir", b)
+        j = json.loads(out) if rc == 0 else {}
+        report("facelink job shows the finished job (DescribeJob)",
+               j.get("Status") == "SUCCEEDED" and j.get("Progress") == 100 and
+               j.get("JobType") == "reindex", f"{rc} {out} {err2}")
         rc, out, err = cli("embeddings", "fam", ids[0], "--data-dir", b)
         e = json.loads(out) if rc == 0 else {}
         report("after reindex: same FaceIds, 192-d MobileFaceNet vectors",
