@@ -51,6 +51,14 @@ const struct fl__api_model *fl__api_model_default(void);
  * k-nearest query). similarity.c; placeholder until calibrated. */
 double fl__api_similarity(const char *model_id, float distance);
 
+/* What IndexFaces keeps of each face for re-indexing (crop.c; the blob's
+ * format is in crop.c's essay and docs/internals/api.md). */
+enum fl__api_crop_mode {
+    FL__API_CROP_NONE = 0,   /* nothing: the collection cannot be re-indexed */
+    FL__API_CROP_CROPS = 1,  /* a loose aligned crop + landmarks (the default) */
+    FL__API_CROP_IMAGES = 2, /* the whole photo + landmarks */
+};
+
 /* =========================== Per-collection state =========================== */
 
 /* Open-addressing map from store face key (the index id) to FaceId. */
@@ -88,6 +96,7 @@ struct fl_service {
     char *region;
     char *account_id;
     const struct fl__api_model *default_model;
+    enum fl__api_crop_mode crop_mode; /* what IndexFaces retains (config crop_retention) */
     /* shared: read-only operations; exclusive: operations that write */
     pthread_rwlock_t lock;
     /* store connection pool */
@@ -108,9 +117,41 @@ struct fl_service {
     struct fl_face_worker **faces;
     bool *face_busy;
     int n_faces;
+    /* background jobs (reindex.c), guarded by jobs_mu */
+    pthread_mutex_t jobs_mu;
+    struct fl__api_job *jobs;
+    bool jobs_stop;
+    uint64_t reindex_exit_after; /* test hook: _exit(0) after this many staged faces (0: off) */
 };
 
+/* ============================== Retained crops ============================== */
+
+struct fl_image;
+/* "none" | "crops" | "images" (NULL: crops); *ok false for anything else. */
+enum fl__api_crop_mode fl__api_crop_mode_parse(const char *s, bool *ok);
+/* The retained blob of face f of img (mode != NONE): *out (fl_free) of
+ * *out_len bytes. Thread-safe. */
+enum fl_status fl__api_crop_make(enum fl__api_crop_mode mode, const struct fl_image *img,
+                                 const struct fl_face *f, uint8_t **out, size_t *out_len,
+                                 struct fl_err *err);
+/* Decode a blob: the pixels (caller fl_image_free()s) and a face whose lm68
+ * are in their coordinates (other fields zero). FL_ERR_CORRUPT for bytes
+ * that are not a valid blob. */
+enum fl_status fl__api_crop_open(const void *blob, size_t len, struct fl_image *out_img,
+                                 struct fl_face *out_face, struct fl_err *err);
+/* Embedding with model m of the face a blob holds (dim floats into out). */
+enum fl_status fl__api_crop_embed(struct fl_face_worker *w, const void *blob, size_t len,
+                                  enum fl_face_model m, float *out, struct fl_err *err);
+
 struct fl__api_image_job; /* image.c: decoded image(s), faces and embeddings */
+struct fl__api_job;       /* reindex.c: a background job */
+
+/* Resume the reindex jobs a previous process left unfinished (markers in
+ * <data_dir>/jobs); called once by fl_service_open after the collections are
+ * loaded. */
+enum fl_status fl__api_jobs_resume(struct fl_service *svc, struct fl_err *err);
+/* Stop and join every job thread (they stay resumable); fl_service_close. */
+void fl__api_jobs_stop(struct fl_service *svc);
 
 /* Per-call context handed to handlers. */
 struct fl__api_ctx {
@@ -247,5 +288,22 @@ FL__API_HANDLER(fl__api_op_search_faces_by_image);
 FL__API_HANDLER(fl__api_op_search_users_by_image);
 FL__API_HANDLER(fl__api_op_detect_faces);
 FL__API_HANDLER(fl__api_op_compare_faces);
+enum fl_status fl__api_prep_search_all_by_image(struct fl__api_ctx *ctx, json_t *req,
+                                                struct fl_err *err);
+FL__API_HANDLER(fl__api_op_search_all_faces_by_image);
+/* embeddings.c: FaceLinkService vectors out and in */
+FL__API_HANDLER(fl__api_op_get_face_embeddings);
+FL__API_HANDLER(fl__api_op_search_faces_by_embedding);
+/* export.c: ExportCollection, ImportFaces (DESIGN.md §8) */
+FL__API_HANDLER(fl__api_op_export_collection);
+FL__API_HANDLER(fl__api_op_import_faces);
+/* reindex.c: ReindexCollection, DescribeJob */
+FL__API_HANDLER(fl__api_op_reindex_collection);
+FL__API_HANDLER(fl__api_op_describe_job);
+/* The model's provenance object (Id, Name, FaceModelVersion, Dimension,
+ * Metric, Normalized, Alignment); NULL on no memory. */
+json_t *fl__api_model_json(const struct fl__api_model *model);
+/* A JSON array of dim numbers (float32 widened to double); NULL on no memory. */
+json_t *fl__api_vector_json(const float *v, uint32_t dim);
 
 #endif /* FL_API_H */

@@ -70,6 +70,8 @@ struct job_face {
     unsigned reasons;            /* reason_bits; 0 = passes */
     bool embedded;
     float emb[FL_FACE_MAX_DIM];
+    uint8_t *crop; /* retained for re-indexing (IndexFaces; crop.c), or NULL */
+    size_t crop_len;
 };
 
 struct job_image {
@@ -89,6 +91,8 @@ void fl__api_image_job_free(struct fl__api_image_job *job)
 {
     if (!job)
         return;
+    for (int i = 0; job->a.faces && i < job->a.n; i++)
+        fl_free(job->a.faces[i].crop);
     fl_image_free(&job->a.img);
     fl_image_free(&job->b.img);
     fl_free(job->a.faces);
@@ -361,15 +365,19 @@ enum fl_status fl__api_prep_index_faces(struct fl__api_ctx *ctx, json_t *req, st
         }
         n_pass++;
         rc = embed(w, job->model, &job->a, jf, err);
+        if (rc == FL_OK && ctx->svc->crop_mode != FL__API_CROP_NONE)
+            rc = fl__api_crop_make(ctx->svc->crop_mode, &job->a.img, &jf->f, &jf->crop,
+                                   &jf->crop_len, err);
     }
     fl__api_face_give(ctx->svc, w);
     return rc;
 }
 
 /* SearchFacesByImage and SearchUsersByImage: the largest face that passes
- * the filter (default NONE) is searched. */
-enum fl_status fl__api_prep_search_by_image(struct fl__api_ctx *ctx, json_t *req,
-                                            struct fl_err *err)
+ * the filter (default NONE) is searched; SearchAllFacesByImage (all): every
+ * face that passes it. */
+static enum fl_status prep_search(struct fl__api_ctx *ctx, json_t *req, bool all,
+                                  struct fl_err *err)
 {
     struct fl__api_image_job *job;
     struct fl_face_worker *w = NULL;
@@ -391,13 +399,25 @@ enum fl_status fl__api_prep_search_by_image(struct fl__api_ctx *ctx, json_t *req
     for (int i = 0; rc == FL_OK && i < job->a.n; i++) {
         struct job_face *jf = &job->a.faces[i];
         jf->reasons = quality_reasons(&jf->f, bar);
-        if (jf->reasons || searched)
+        if (jf->reasons || (searched && !all))
             continue;
         rc = embed(w, job->model, &job->a, jf, err);
         searched = true;
     }
     fl__api_face_give(ctx->svc, w);
     return rc;
+}
+
+enum fl_status fl__api_prep_search_by_image(struct fl__api_ctx *ctx, json_t *req,
+                                            struct fl_err *err)
+{
+    return prep_search(ctx, req, false, err);
+}
+
+enum fl_status fl__api_prep_search_all_by_image(struct fl__api_ctx *ctx, json_t *req,
+                                                struct fl_err *err)
+{
+    return prep_search(ctx, req, true, err);
 }
 
 /* ============================== JSON ============================== */
@@ -704,6 +724,8 @@ FL__API_HANDLER(fl__api_op_index_faces)
             r->model_version = c->model->face_model_version;
             r->embedding = jf->emb;
             r->dim = c->model->dim;
+            r->crop = jf->crop;
+            r->crop_len = jf->crop_len;
             r->created = fl_time_now();
             rj = json_object();
             fj = fl__api_face_json(r);
@@ -833,6 +855,58 @@ FL__API_HANDLER(fl__api_op_search_users_by_image)
             !fl__api_set(u, "FaceDetails", face_detail_json(&im->img, &jf->f, 0, false)))
             return nomem(o, err);
     }
+    *out_resp = o;
+    return FL_OK;
+}
+
+/* FaceLinkService.SearchAllFacesByImage: SearchFacesByImage for every face
+ * of the image that passes QualityFilter (default NONE), largest first, each
+ * with its own FaceMatches (the same search code, threshold and MaxFaces per
+ * face); faces that fail the filter are in UnsearchedFaces with reasons. An
+ * image without a searchable face is an empty SearchedFaces, not an error:
+ * "who is in this photo" has a valid answer of nobody. */
+FL__API_HANDLER(fl__api_op_search_all_faces_by_image)
+{
+    struct job_image *im = &ctx->job->a;
+    long long max = fl__api_get_int(req, "MaxFaces", 4096);
+    double thr = fl__api_get_num(ctx, req, "FaceMatchThreshold", 80.0);
+    struct fl__api_coll *c;
+    json_t *o, *searched, *unsearched;
+    enum fl_status rc = same_collection(ctx, req, &c, err);
+    if (rc != FL_OK)
+        return rc;
+    o = json_object();
+    searched = json_array();
+    if (!fl__api_set(o, "SearchedFaces", searched))
+        return nomem(o, err);
+    unsearched = json_array();
+    if (!fl__api_set(o, "UnsearchedFaces", unsearched))
+        return nomem(o, err);
+    for (int i = 0; i < im->n; i++) {
+        const struct job_face *jf = &im->faces[i];
+        json_t *s = json_object(), *matches;
+        if (!jf->embedded) {
+            if (!fl__api_push(unsearched, s) ||
+                !fl__api_set(s, "Reasons", reasons_json(jf->reasons)) ||
+                !fl__api_set(s, "FaceDetail", face_detail_json(&im->img, &jf->f, 0, false)))
+                return nomem(o, err);
+            continue;
+        }
+        if (!fl__api_push(searched, s) ||
+            !fl__api_set(s, "SearchedFaceBoundingBox", bbox_json(&im->img, &jf->f.box)) ||
+            !fl__api_set(s, "SearchedFaceConfidence", fl__api_real(jf->f.confidence)))
+            return nomem(o, err);
+        matches = json_array();
+        if (!fl__api_set(s, "FaceMatches", matches))
+            return nomem(o, err);
+        rc = fl__api_face_matches(ctx, c, jf->emb, (size_t)max, NULL, thr, matches, err);
+        if (rc != FL_OK) {
+            json_decref(o);
+            return rc;
+        }
+    }
+    if (!fl__api_set(o, "FaceModelVersion", json_string(c->model->face_model_version)))
+        return nomem(o, err);
     *out_resp = o;
     return FL_OK;
 }

@@ -54,6 +54,7 @@ enum op_kind {
     OP_STORE = 0,     /* a Rekognition operation on collections (needs the store) */
     OP_STATELESS = 1, /* a Rekognition operation on images alone */
     OP_EXT = 2,       /* a FaceLinkService extension on images alone */
+    OP_EXT_STORE = 3, /* a FaceLinkService extension on collections (needs the store) */
 };
 
 struct op_row {
@@ -88,6 +89,14 @@ static const struct op_row op_table[] = {
     {"ListTagsForResource", fl__api_op_list_tags_for_resource, false},
     /* FaceLinkService extensions (docs/internals/api.md) */
     {"EmbedFaces", fl__api_op_embed_faces, false, fl__api_prep_embed_faces, OP_EXT},
+    {"GetFaceEmbeddings", fl__api_op_get_face_embeddings, false, NULL, OP_EXT_STORE},
+    {"SearchFacesByEmbedding", fl__api_op_search_faces_by_embedding, false, NULL, OP_EXT_STORE},
+    {"SearchAllFacesByImage", fl__api_op_search_all_faces_by_image, false,
+     fl__api_prep_search_all_by_image, OP_EXT_STORE},
+    {"ExportCollection", fl__api_op_export_collection, false, NULL, OP_EXT_STORE},
+    {"ImportFaces", fl__api_op_import_faces, true, NULL, OP_EXT_STORE},
+    {"ReindexCollection", fl__api_op_reindex_collection, true, NULL, OP_EXT_STORE},
+    {"DescribeJob", fl__api_op_describe_job, false, NULL, OP_EXT_STORE},
 };
 
 /* ============================== Collections ============================== */
@@ -555,6 +564,7 @@ struct fl_service *fl_service_open(const struct fl_service_config *cfg, struct f
     pthread_mutex_init(&svc->pool_mu, NULL);
     pthread_cond_init(&svc->pool_cv, NULL);
     pthread_mutex_init(&svc->engine_mu, NULL);
+    pthread_mutex_init(&svc->jobs_mu, NULL);
     svc->models_dir = fl_strdup(cfg->models_dir ? cfg->models_dir : "models");
     svc->data_dir = fl_strdup(cfg->data_dir ? cfg->data_dir : "data");
     svc->region = fl_strdup(cfg->region ? cfg->region : "us-east-1");
@@ -568,6 +578,16 @@ struct fl_service *fl_service_open(const struct fl_service_config *cfg, struct f
     if (!svc->default_model) {
         fl_err_set(err, FL_ERR_INVALID_ARG, "unknown face model %s", cfg->default_model);
         goto fail;
+    }
+    {
+        bool ok;
+        svc->crop_mode = fl__api_crop_mode_parse(cfg->crop_retention, &ok);
+        if (!ok) {
+            fl_err_set(err, FL_ERR_INVALID_ARG,
+                       "crop_retention must be none, crops or images, not '%s'",
+                       cfg->crop_retention);
+            goto fail;
+        }
     }
     if (cfg->store_dsn) {
         svc->dsn = fl_strdup(cfg->store_dsn);
@@ -603,6 +623,8 @@ struct fl_service *fl_service_open(const struct fl_service_config *cfg, struct f
     }
     if (!cfg->no_store && load_collections(svc, err) != FL_OK)
         goto fail;
+    if (!cfg->no_store && fl__api_jobs_resume(svc, err) != FL_OK)
+        goto fail;
     return svc;
 fail:
     fl_service_close(svc);
@@ -613,6 +635,7 @@ void fl_service_close(struct fl_service *svc)
 {
     if (!svc)
         return;
+    fl__api_jobs_stop(svc);
     while (svc->colls) {
         struct fl__api_coll *c = svc->colls;
         svc->colls = c->next;
@@ -629,6 +652,7 @@ void fl_service_close(struct fl_service *svc)
     fl_face_engine_free(svc->engine);
     fl_free(svc->models_dir);
     pthread_mutex_destroy(&svc->engine_mu);
+    pthread_mutex_destroy(&svc->jobs_mu);
     fl_free(svc->dsn);
     fl_free(svc->data_dir);
     fl_free(svc->region);
@@ -667,7 +691,7 @@ static const struct op_row *find_op(const char *target)
         return NULL;
     }
     for (size_t i = 0; i < FL_ARRAY_LEN(op_table); i++)
-        if ((op_table[i].kind != OP_EXT || is_ext) && strcmp(name, op_table[i].name) == 0)
+        if ((op_table[i].kind < OP_EXT || is_ext) && strcmp(name, op_table[i].name) == 0)
             return &op_table[i];
     return NULL;
 }
@@ -703,12 +727,13 @@ enum fl_status fl_service_call(struct fl_service *svc, const char *target, const
     }
     memset(&ctx, 0, sizeof(ctx));
     ctx.svc = svc;
-    ctx.spec = row->kind == OP_EXT ? fl__api_spec_find_ext(row->name) : fl__api_spec_find(row->name);
+    ctx.spec =
+        row->kind >= OP_EXT ? fl__api_spec_find_ext(row->name) : fl__api_spec_find(row->name);
     FL_ASSERT(ctx.spec != NULL);
     rc = fl__api_validate(ctx.spec, req, err);
     if (rc != FL_OK)
         goto out;
-    if (svc->n_stores == 0 && row->kind == OP_STORE) {
+    if (svc->n_stores == 0 && (row->kind == OP_STORE || row->kind == OP_EXT_STORE)) {
         rc = fl_err_set(err, FL_ERR_INTERNAL,
                         "%s needs collections, and this service was opened without a store",
                         row->name);

@@ -2,9 +2,20 @@
  * spec_ext.c: request shapes of FaceLink's own operations
  * (X-Amz-Target: FaceLinkService.<Op>), checked by the same validator as
  * Rekognition's. Where a member means what a Rekognition member means
- * (Image, Attributes) it reuses that member's generated shape, so the
- * limits and errors are the same; the table is therefore assembled once at
- * run time (pthread_once) from spec_table.c.
+ * (CollectionId, Image, FaceIds, MaxFaces, FaceMatchThreshold, QualityFilter,
+ * Attributes) it reuses that member's generated row, so the limits, defaults
+ * and errors are the same; the table is therefore assembled once at run time
+ * (pthread_once) from spec_table.c.
+ *
+ * Operations (docs/internals/api.md, "FaceLinkService extensions"):
+ *   EmbedFaces              {Image, FaceModel?, MaxFaces?, Attributes?}
+ *   GetFaceEmbeddings       {CollectionId, FaceIds}
+ *   SearchFacesByEmbedding  {CollectionId, Embedding, MaxFaces?, FaceMatchThreshold?}
+ *   SearchAllFacesByImage   {CollectionId, Image, MaxFaces?, FaceMatchThreshold?, QualityFilter?}
+ *   ExportCollection        {CollectionId, IncludeCrops?}
+ *   ImportFaces             {Files, CollectionId?}
+ *   ReindexCollection       {CollectionId, FaceModel}
+ *   DescribeJob             {JobId}
  *
  * Threading: built once, immutable afterwards.
  */
@@ -20,40 +31,139 @@ static const struct fl__api_shape sh_face_model = {
 static const struct fl__api_shape sh_embed_max_faces = {
     .name = "EmbedFaces_MaxFaces", .type = FL__API_T_INTEGER, .has_min = true, .min = 1,
     .has_max = true, .max = 100};
+static const struct fl__api_shape sh_float = {.name = "Float", .type = FL__API_T_FLOAT};
+static const struct fl__api_shape sh_embedding = {
+    .name = "Embedding", .type = FL__API_T_LIST, .has_min = true, .min = 1,
+    .has_max = true, .max = 4096, .elem = &sh_float};
+static const struct fl__api_shape sh_bool = {.name = "Boolean", .type = FL__API_T_BOOLEAN};
+static const struct fl__api_shape sh_file_name = {
+    .name = "ExportFileName", .type = FL__API_T_STRING, .has_min = true, .min = 1,
+    .has_max = true, .max = 128, .pattern = "[a-zA-Z0-9_.\\-/]+"};
+static const struct fl__api_shape sh_file_bytes = {
+    .name = "ExportFileBytes", .type = FL__API_T_BLOB, .has_max = true, .max = 16777216};
+static const struct fl__api_shape sh_files = {
+    .name = "ExportFiles", .type = FL__API_T_MAP, .has_min = true, .min = 1,
+    .has_max = true, .max = 1000000, .key = &sh_file_name, .elem = &sh_file_bytes};
+static const struct fl__api_shape sh_job_id = {
+    .name = "JobId", .type = FL__API_T_STRING, .has_min = true, .min = 1,
+    .has_max = true, .max = 64, .pattern = "[0-9a-f\\-]+"};
 /* clang-format on */
 
-static struct fl__api_member mem_embed[4];
-static struct fl__api_shape sh_embed_req;
-static const char *const err_embed[] = {"InvalidParameterException", "ImageTooLargeException",
+static const char *const err_image[] = {"InvalidParameterException", "ImageTooLargeException",
                                         "InvalidImageFormatException", "InternalServerError",
                                         "ThrottlingException"};
-static struct fl__api_op_spec ext_ops[1];
+static const char *const err_coll[] = {"InvalidParameterException", "ResourceNotFoundException",
+                                       "InternalServerError", "ThrottlingException"};
+static const char *const err_coll_image[] = {
+    "InvalidParameterException",   "ResourceNotFoundException", "ImageTooLargeException",
+    "InvalidImageFormatException", "InternalServerError",       "ThrottlingException"};
+static const char *const err_import[] = {"InvalidParameterException", "ConflictException",
+                                         "ResourceNotFoundException", "InternalServerError",
+                                         "ThrottlingException"};
+
+enum { N_EXT = 8, MAX_MEMBERS = 5 };
+static struct fl__api_member members[N_EXT][MAX_MEMBERS];
+static struct fl__api_shape shapes[N_EXT];
+static struct fl__api_op_spec ext_ops[N_EXT];
 static pthread_once_t ext_once = PTHREAD_ONCE_INIT;
 
-static const struct fl__api_shape *rek_member(const char *op, const char *member)
+/* A copy of Rekognition operation op's member row (shape, default), with
+ * `required` as given. */
+static struct fl__api_member rek(const char *op, const char *member, bool required)
 {
-    for (size_t i = 0; i < fl__api_spec_n_ops; i++)
-        if (strcmp(fl__api_spec_ops[i].name, op) == 0)
-            return fl__api_shape_member(fl__api_spec_ops[i].input, member)->shape;
+    struct fl__api_member m;
+    for (size_t i = 0; i < fl__api_spec_n_ops; i++) {
+        if (strcmp(fl__api_spec_ops[i].name, op) == 0) {
+            const struct fl__api_member *r =
+                fl__api_shape_member(fl__api_spec_ops[i].input, member);
+            FL_ASSERT(r != NULL);
+            m = *r;
+            m.required = required;
+            return m;
+        }
+    }
     FL_ASSERT(!"Rekognition operation missing from the spec table");
-    return NULL;
+    memset(&m, 0, sizeof(m));
+    return m;
 }
+
+static struct fl__api_member own(const char *name, const struct fl__api_shape *sh, bool required)
+{
+    struct fl__api_member m;
+    memset(&m, 0, sizeof(m));
+    m.name = name;
+    m.shape = sh;
+    m.required = required;
+    return m;
+}
+
+static int n_built;
+
+static void add_op(const char *name, const char *target, int n_mem, const char *const *errors,
+                   int n_errors)
+{
+    int i = n_built++;
+    FL_ASSERT(i < N_EXT && n_mem <= MAX_MEMBERS);
+    shapes[i] = (struct fl__api_shape){
+        .name = name, .type = FL__API_T_STRUCT, .members = members[i], .n_members = n_mem};
+    ext_ops[i] = (struct fl__api_op_spec){name, target, &shapes[i], errors, n_errors, NULL};
+}
+
+#define ERRS(a) a, (int)FL_ARRAY_LEN(a)
 
 static void ext_build(void)
 {
-    /* EmbedFaces: {Image, FaceModel?, MaxFaces?, Attributes?} */
-    mem_embed[0] = (struct fl__api_member){"Image", rek_member("DetectFaces", "Image"), true};
-    mem_embed[1] = (struct fl__api_member){"FaceModel", &sh_face_model, false};
-    mem_embed[2] = (struct fl__api_member){"MaxFaces", &sh_embed_max_faces, false};
-    mem_embed[3] = (struct fl__api_member){"Attributes", rek_member("DetectFaces", "Attributes"),
-                                           false, false, 0.0, "DEFAULT"};
-    sh_embed_req = (struct fl__api_shape){.name = "EmbedFacesRequest",
-                                          .type = FL__API_T_STRUCT,
-                                          .members = mem_embed,
-                                          .n_members = (int)FL_ARRAY_LEN(mem_embed)};
-    ext_ops[0] = (struct fl__api_op_spec){"EmbedFaces", "FaceLinkService.EmbedFaces",
-                                          &sh_embed_req, err_embed, (int)FL_ARRAY_LEN(err_embed),
-                                          NULL};
+    struct fl__api_member *m;
+    int i = 0;
+
+    m = members[i++];
+    m[0] = rek("DetectFaces", "Image", true);
+    m[1] = own("FaceModel", &sh_face_model, false);
+    m[2] = own("MaxFaces", &sh_embed_max_faces, false);
+    m[3] = rek("DetectFaces", "Attributes", false);
+    m[3].def_str = "DEFAULT";
+    add_op("EmbedFaces", "FaceLinkService.EmbedFaces", 4, ERRS(err_image));
+
+    m = members[i++];
+    m[0] = rek("SearchFaces", "CollectionId", true);
+    m[1] = rek("DeleteFaces", "FaceIds", true);
+    add_op("GetFaceEmbeddings", "FaceLinkService.GetFaceEmbeddings", 2, ERRS(err_coll));
+
+    m = members[i++];
+    m[0] = rek("SearchFaces", "CollectionId", true);
+    m[1] = own("Embedding", &sh_embedding, true);
+    m[2] = rek("SearchFaces", "MaxFaces", false);
+    m[3] = rek("SearchFaces", "FaceMatchThreshold", false);
+    add_op("SearchFacesByEmbedding", "FaceLinkService.SearchFacesByEmbedding", 4, ERRS(err_coll));
+
+    m = members[i++];
+    m[0] = rek("SearchFacesByImage", "CollectionId", true);
+    m[1] = rek("SearchFacesByImage", "Image", true);
+    m[2] = rek("SearchFacesByImage", "MaxFaces", false);
+    m[3] = rek("SearchFacesByImage", "FaceMatchThreshold", false);
+    m[4] = rek("SearchFacesByImage", "QualityFilter", false);
+    add_op("SearchAllFacesByImage", "FaceLinkService.SearchAllFacesByImage", 5,
+           ERRS(err_coll_image));
+
+    m = members[i++];
+    m[0] = rek("SearchFaces", "CollectionId", true);
+    m[1] = own("IncludeCrops", &sh_bool, false);
+    add_op("ExportCollection", "FaceLinkService.ExportCollection", 2, ERRS(err_coll));
+
+    m = members[i++];
+    m[0] = own("Files", &sh_files, true);
+    m[1] = rek("SearchFaces", "CollectionId", false);
+    add_op("ImportFaces", "FaceLinkService.ImportFaces", 2, ERRS(err_import));
+
+    m = members[i++];
+    m[0] = rek("SearchFaces", "CollectionId", true);
+    m[1] = own("FaceModel", &sh_face_model, true);
+    add_op("ReindexCollection", "FaceLinkService.ReindexCollection", 2, ERRS(err_import));
+
+    m = members[i++];
+    m[0] = own("JobId", &sh_job_id, true);
+    add_op("DescribeJob", "FaceLinkService.DescribeJob", 1, ERRS(err_coll));
+    FL_ASSERT(n_built == N_EXT);
 }
 
 const struct fl__api_op_spec *fl__api_spec_find_ext(const char *name)

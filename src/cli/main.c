@@ -3,6 +3,7 @@
  * sub-command and uses only the public API (include/facelink.h), as curl's
  * tool uses only libcurl.
  */
+#include "cli.h"
 #include "facelink.h"
 
 #include <stdio.h>
@@ -35,13 +36,21 @@ static const struct command commands[] = {
     {"embed", fl_cli_embed, "faces of an image with their embeddings (EmbedFaces JSON)"},
     {"compare", fl_cli_compare, "compare the largest face of one image with another's (CompareFaces JSON)"},
     {"models", fl_cli_models, "models convert: convert the nets once into .flm files"},
+    {"embeddings", fl_cli_embeddings, "stored vectors of faces (GetFaceEmbeddings JSON)"},
+    {"search-vector", fl_cli_search_vector, "search a collection with a vector (SearchFacesByEmbedding)"},
+    {"search-all", fl_cli_search_all, "search every face of an image (SearchAllFacesByImage)"},
+    {"export", fl_cli_export, "write a collection's faces, vectors, users and crops to a directory"},
+    {"import", fl_cli_import, "import an export directory (ImportFaces; all or nothing)"},
+    {"reindex", fl_cli_reindex, "re-embed a collection with another model from its crops"},
+    {"job", fl_cli_job, "state and progress of a background job (DescribeJob)"},
+    {"migrate", fl_cli_migrate, "rebuild a collection of another Rekognition-compatible service here"},
 };
 
 static void usage(FILE *f)
 {
     fprintf(f, "usage: facelink COMMAND [ARGS]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
+        fprintf(f, "  %-14s %s\n", commands[i].name, commands[i].help);
     fprintf(f, "\n'facelink COMMAND --help' shows a command's options.\n");
 }
 

@@ -1,0 +1,931 @@
+/*
+ * export.c: FaceLinkService.ExportCollection and FaceLinkService.ImportFaces,
+ * a collection's faces, vectors, users and retained crops out of FaceLink and
+ * back in (DESIGN.md §8, export format version 1).
+ *
+ * The export is a set of named files, returned in the answer as
+ * "Files": {name: base64 bytes} so that it travels over the same JSON 1.1
+ * endpoint as everything else; `facelink export COLLECTION DIR` writes them
+ * into DIR, `facelink import DIR` sends them back. The files:
+ *
+ *   manifest.json   format and version, collection, the model's provenance
+ *                   (id, FaceModelVersion, dimension, metric, normalisation,
+ *                   alignment), dtype and byte order, the calibration (the
+ *                   service's distance -> Similarity mapping, sampled),
+ *                   counts, times, and the size and sha256 of every other file
+ *   faces.jsonl     one line per face in FaceId order: every member of
+ *                   Rekognition's Face, Created, Embedding (base64 of
+ *                   little-endian float32) and Crop (the crops/ file) if kept
+ *   embeddings.npy  N x D float32 little-endian in faces.jsonl order (NumPy
+ *                   format 1.0), for direct use elsewhere
+ *   users.jsonl     one line per user: UserId, UserStatus
+ *   pgvector.sql    a psql script: COPY into a staging table, then a
+ *                   facelink_faces table with a vector(D) column when the
+ *                   pgvector extension can be created, real[] otherwise
+ *   crops/<FaceId>.flc   the retained crop blobs (crop.c; IncludeCrops)
+ *
+ * Import checks the manifest (format, version, the model id known here and
+ * its dimension, the checksums of the files it lists), parses every line
+ * before touching anything, keeps FaceIds, ImageIds, ExternalImageIds,
+ * UserIds, creation times and crops, and is:
+ *   - idempotent: a face whose FaceId is already in the collection with the
+ *     same content is skipped; the same FaceId with other content is a
+ *     ConflictException and nothing changes;
+ *   - all-or-nothing: everything that can be checked is checked first; the
+ *     writes are then the collection (if new), the users that are missing,
+ *     and every new face in ONE store transaction (fl__api_faces_commit); if
+ *     a later write fails the earlier ones are undone (users deleted, a
+ *     collection created by this call deleted).
+ *
+ * Limits: the whole export travels in one JSON body, so a collection whose
+ * files exceed the 16 MB request body cannot be imported in one call (about
+ * 12 000 faces of 128-d without crops, ~300 with crops); see the README.
+ *
+ * Threading: export is a read-only handler (shared lock) that pages through
+ * the store; import is a writing handler (exclusive lock).
+ */
+#include "api/api.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#define PAGE           1000
+#define FORMAT_NAME    "facelink-export"
+#define FORMAT_VERSION 1
+#define FILE_MAX       ((size_t)1 << 31)
+#define DUMP           (JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17))
+
+/* ============================== Helpers ============================== */
+
+static void f32_le(float f, uint8_t out[4])
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    out[0] = (uint8_t)u;
+    out[1] = (uint8_t)(u >> 8);
+    out[2] = (uint8_t)(u >> 16);
+    out[3] = (uint8_t)(u >> 24);
+}
+
+static float le_f32(const uint8_t p[4])
+{
+    uint32_t u = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+static json_t *b64_json(const void *p, size_t n)
+{
+    char *s = fl_malloc(fl_base64_encoded_len(n) + 1);
+    json_t *v;
+    if (!s)
+        return NULL;
+    fl_base64_encode(p, n, s);
+    v = json_string(s);
+    fl_free(s);
+    return v;
+}
+
+/* Append s to a COPY text-format field (backslash, tab, newline escaped). */
+static enum fl_status copy_field(struct fl_buf *b, const char *s, struct fl_err *err)
+{
+    enum fl_status rc = FL_OK;
+    if (!s)
+        return fl_buf_append(b, "\\N", 2, err);
+    for (; *s && rc == FL_OK; s++) {
+        if (*s == '\\' || *s == '\t' || *s == '\n' || *s == '\r') {
+            char e[2] = {'\\', *s == '\t' ? 't' : *s == '\n' ? 'n' : *s == '\r' ? 'r' : '\\'};
+            rc = fl_buf_append(b, e, 2, err);
+        } else {
+            rc = fl_buf_append(b, s, 1, err);
+        }
+    }
+    return rc;
+}
+
+/* ============================== Export ============================== */
+
+struct export_files {
+    struct fl_buf faces, npy_data, users, copy;
+    json_t *crops; /* name -> base64, into Files */
+    size_t n_faces, n_users, n_crops;
+};
+
+static enum fl_status export_face(struct fl__api_coll *c, const struct fl_store_face *f,
+                                  bool with_crop, struct export_files *x, struct fl_err *err)
+{
+    uint32_t dim = c->model->dim;
+    uint8_t *le = NULL;
+    json_t *o = NULL;
+    char *line = NULL, name[64];
+    enum fl_status rc = FL_ERR_NOMEM;
+    if (!f->embedding || f->dim != dim)
+        return fl_err_set(err, FL_ERR_CORRUPT, "face %s has no usable embedding", f->face_id);
+    le = fl_malloc((size_t)dim * 4);
+    if (!le)
+        goto nomem;
+    for (uint32_t k = 0; k < dim; k++)
+        f32_le(f->embedding[k], le + 4 * k);
+    o = fl__api_face_json(f);
+    if (!o || !fl__api_set(o, "Created", json_real(f->created)) ||
+        !fl__api_set(o, "Embedding", b64_json(le, (size_t)dim * 4)))
+        goto nomem;
+    if (with_crop && f->crop) {
+        snprintf(name, sizeof(name), "crops/%s.flc", f->face_id);
+        if (!fl__api_set(o, "Crop", json_string(name)) ||
+            !fl__api_set(x->crops, name, b64_json(f->crop, f->crop_len)))
+            goto nomem;
+        x->n_crops++;
+    }
+    line = json_dumps(o, DUMP);
+    if (!line)
+        goto nomem;
+    rc = fl_buf_printf(&x->faces, err, "%s\n", line);
+    if (rc == FL_OK)
+        rc = fl_buf_append(&x->npy_data, le, (size_t)dim * 4, err);
+    /* pgvector.sql COPY row */
+    if (rc == FL_OK)
+        rc = fl_buf_printf(&x->copy, err, "%s\t%s\t", f->face_id, f->image_id);
+    if (rc == FL_OK)
+        rc = copy_field(&x->copy, f->external_image_id, err);
+    if (rc == FL_OK)
+        rc = fl_buf_append(&x->copy, "\t", 1, err);
+    if (rc == FL_OK)
+        rc = copy_field(&x->copy, f->user_id, err);
+    if (rc == FL_OK)
+        rc = fl_buf_printf(&x->copy, err, "\t%.9g\t%.9g\t%.9g\t%.9g\t%.9g\t%.3f\t[",
+                           (double)f->bbox.left, (double)f->bbox.top, (double)f->bbox.width,
+                           (double)f->bbox.height, (double)f->confidence, f->created);
+    for (uint32_t k = 0; rc == FL_OK && k < dim; k++)
+        rc = fl_buf_printf(&x->copy, err, "%s%.9g", k ? "," : "", (double)f->embedding[k]);
+    if (rc == FL_OK)
+        rc = fl_buf_append(&x->copy, "]\n", 2, err);
+    x->n_faces++;
+    goto out;
+nomem:
+    rc = fl_err_set(err, FL_ERR_NOMEM, "out of memory (export)");
+out:
+    fl_free(line);
+    json_decref(o);
+    fl_free(le);
+    return rc;
+}
+
+/* embeddings.npy: NumPy format 1.0, '<f4', C order, (n, dim). */
+static enum fl_status npy_file(size_t n, uint32_t dim, const struct fl_buf *data,
+                               struct fl_buf *out, struct fl_err *err)
+{
+    char dict[160];
+    int dl = snprintf(dict, sizeof(dict),
+                      "{'descr': '<f4', 'fortran_order': False, 'shape': (%zu, %u), }", n, dim);
+    size_t hl = (size_t)dl + 1, pad = (64 - (10 + hl) % 64) % 64;
+    uint8_t pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, 0, 0};
+    enum fl_status rc;
+    hl += pad;
+    pre[8] = (uint8_t)hl;
+    pre[9] = (uint8_t)(hl >> 8);
+    rc = fl_buf_append(out, pre, 10, err);
+    if (rc == FL_OK)
+        rc = fl_buf_append(out, dict, (size_t)dl, err);
+    for (size_t i = 0; rc == FL_OK && i < pad; i++)
+        rc = fl_buf_append(out, " ", 1, err);
+    if (rc == FL_OK)
+        rc = fl_buf_append(out, "\n", 1, err);
+    if (rc == FL_OK && data->len)
+        rc = fl_buf_append(out, data->data, data->len, err);
+    return rc;
+}
+
+static enum fl_status pgvector_file(const struct fl__api_coll *c, const struct fl_buf *copy,
+                                    struct fl_buf *out, struct fl_err *err)
+{
+    const struct fl_face_model_info *mi = fl_face_model_info(c->model->face_model);
+    enum fl_status rc = fl_buf_printf(
+        out, err,
+        "-- FaceLink export of collection '%s': %s (FaceModelVersion %s), %u dimensions, %s.\n"
+        "-- Load with: psql -v ON_ERROR_STOP=1 -f pgvector.sql DBNAME\n"
+        "-- Rows go into facelink_faces (created if missing). Its embedding column is\n"
+        "-- vector(%u) when the pgvector extension exists (or can be created), real[]\n"
+        "-- otherwise. With pgvector, search by %s with the %s operator.\n"
+        "BEGIN;\n"
+        "CREATE TEMP TABLE facelink_import (face_id uuid, image_id uuid, external_image_id text,\n"
+        "    user_id text, bbox_left real, bbox_top real, bbox_width real, bbox_height real,\n"
+        "    confidence real, created double precision, embedding text) ON COMMIT DROP;\n"
+        "COPY facelink_import FROM stdin;\n",
+        c->id, mi->id, mi->face_model_version, c->model->dim, mi->metric, c->model->dim, mi->metric,
+        mi->normalised ? "<=> (cosine distance)" : "<-> (Euclidean distance)");
+    if (rc == FL_OK && copy->len)
+        rc = fl_buf_append(out, copy->data, copy->len, err);
+    if (rc == FL_OK)
+        rc = fl_buf_printf(
+            out, err,
+            "\\.\n"
+            "DO $fl$\n"
+            "DECLARE has_vector boolean := false; coltype text;\n"
+            "BEGIN\n"
+            "    BEGIN\n"
+            "        CREATE EXTENSION IF NOT EXISTS vector;\n"
+            "        has_vector := true;\n"
+            "    EXCEPTION WHEN others THEN\n"
+            "        has_vector := false;\n"
+            "    END;\n"
+            "    IF to_regclass('facelink_faces') IS NULL THEN\n"
+            "        EXECUTE format('CREATE TABLE facelink_faces (collection_id text NOT NULL,\n"
+            "            face_id uuid NOT NULL, image_id uuid NOT NULL, external_image_id text,\n"
+            "            user_id text, bbox_left real, bbox_top real, bbox_width real,\n"
+            "            bbox_height real, confidence real, created double precision,\n"
+            "            model_id text NOT NULL, embedding %%s NOT NULL,\n"
+            "            PRIMARY KEY (collection_id, face_id))',\n"
+            "            CASE WHEN has_vector THEN 'vector(%u)' ELSE 'real[]' END);\n"
+            "    END IF;\n"
+            "    SELECT udt_name INTO coltype FROM information_schema.columns\n"
+            "        WHERE table_name = 'facelink_faces' AND column_name = 'embedding'\n"
+            "        ORDER BY table_schema = current_schema() DESC LIMIT 1;\n"
+            "    EXECUTE format('INSERT INTO facelink_faces SELECT %%L, face_id, image_id,\n"
+            "        external_image_id, user_id, bbox_left, bbox_top, bbox_width, bbox_height,\n"
+            "        confidence, created, %%L, %%s FROM facelink_import\n"
+            "        ON CONFLICT (collection_id, face_id) DO NOTHING',\n"
+            "        '%s', '%s',\n"
+            "        CASE WHEN coltype = 'vector' THEN 'embedding::vector'\n"
+            "             ELSE 'translate(embedding, ''[]'', ''{}'')::real[]' END);\n"
+            "END\n"
+            "$fl$;\n"
+            "COMMIT;\n",
+            c->model->dim, c->id, mi->id);
+    return rc;
+}
+
+/* The service's distance -> Similarity mapping, sampled: the index distance
+ * (squared Euclidean for euclidean models, 1 - cosine for cosine ones) at
+ * Euclidean radii / cosine distances 0, 1/32, ..., 2. */
+static json_t *calibration_json(const struct fl__api_model *m)
+{
+    json_t *o = json_object(), *d = json_array(), *s = json_array();
+    bool ok = fl__api_set(o, "Description",
+                          json_string(m->metric == FL_INDEX_COSINE
+                                          ? "Similarity (0-100) for the cosine distance "
+                                            "1 - cos(a, b), as this service computes it"
+                                          : "Similarity (0-100) for the squared Euclidean "
+                                            "distance, as this service computes it")) &&
+              fl__api_set(o, "Distance", d) && fl__api_set(o, "Similarity", s);
+    for (int i = 0; ok && i <= 64; i++) {
+        double r = i / 32.0, dist = m->metric == FL_INDEX_COSINE ? r : r * r;
+        ok = fl__api_push(d, fl__api_real(dist)) &&
+             fl__api_push(s, fl__api_real(fl__api_similarity(m->model_id, (float)dist)));
+    }
+    if (ok)
+        return o;
+    json_decref(o);
+    return NULL;
+}
+
+static bool file_entry(json_t *files_meta, json_t *files, const char *name, struct fl_buf *b)
+{
+    char hex[65];
+    json_t *e = json_object();
+    fl_sha256_hex(b->data ? b->data : "", b->len, hex);
+    return fl__api_set(files_meta, name, e) &&
+           fl__api_set(e, "Bytes", json_integer((json_int_t)b->len)) &&
+           fl__api_set(e, "Sha256", json_string(hex)) &&
+           fl__api_set(files, name, b64_json(b->data ? b->data : "", b->len));
+}
+
+FL__API_HANDLER(fl__api_op_export_collection)
+{
+    const char *id = fl__api_get_str(req, "CollectionId");
+    const json_t *ic = json_object_get(req, "IncludeCrops");
+    bool with_crops = !json_is_false(ic);
+    struct fl__api_coll *c;
+    struct fl_store_collection sc;
+    struct export_files x;
+    struct fl_buf npy, pg;
+    struct fl_arena pa;
+    char *after = NULL, *man_text = NULL;
+    json_t *o = NULL, *files, *man = NULL, *fmeta, *counts;
+    enum fl_status rc = fl__api_coll_require(ctx->svc, id, &c, err);
+    if (rc != FL_OK)
+        return rc;
+    rc = fl_store_collection_get(ctx->st, id, &ctx->arena, &sc, err);
+    if (rc != FL_OK)
+        return rc;
+    memset(&x, 0, sizeof(x));
+    fl_buf_init(&x.faces, FILE_MAX);
+    fl_buf_init(&x.npy_data, FILE_MAX);
+    fl_buf_init(&x.users, FILE_MAX);
+    fl_buf_init(&x.copy, FILE_MAX);
+    fl_buf_init(&npy, FILE_MAX);
+    fl_buf_init(&pg, FILE_MAX);
+    fl_arena_init(&pa, 0);
+    x.crops = json_object();
+    if (!x.crops)
+        goto nomem;
+    /* faces, a page at a time */
+    for (;;) {
+        struct fl_store_face_query q;
+        struct fl_store_face_list l;
+        memset(&q, 0, sizeof(q));
+        q.collection = id;
+        q.after = after;
+        q.limit = PAGE;
+        q.flags = FL_STORE_WANT_EMBEDDING | (with_crops ? FL_STORE_WANT_CROP : 0);
+        fl_arena_reset(&pa);
+        rc = fl_store_faces_list(ctx->st, &q, &pa, &l, err);
+        for (size_t i = 0; rc == FL_OK && i < l.n; i++)
+            rc = export_face(c, &l.v[i], with_crops, &x, err);
+        if (rc != FL_OK)
+            goto out;
+        fl_free(after);
+        after = NULL;
+        if (!l.next)
+            break;
+        after = fl_strdup(l.next);
+        if (!after)
+            goto nomem;
+    }
+    /* users */
+    for (;;) {
+        struct fl_store_user_page up;
+        fl_arena_reset(&pa);
+        rc = fl_store_users_list(ctx->st, id, after, PAGE, &pa, &up, err);
+        for (size_t i = 0; rc == FL_OK && i < up.n; i++) {
+            json_t *u = json_pack("{s:s,s:s}", "UserId", up.v[i].user_id, "UserStatus",
+                                  fl_store_user_status_name(up.v[i].status));
+            char *line = u ? json_dumps(u, DUMP) : NULL;
+            json_decref(u);
+            if (!line)
+                goto nomem;
+            rc = fl_buf_printf(&x.users, err, "%s\n", line);
+            fl_free(line);
+            x.n_users++;
+        }
+        if (rc != FL_OK)
+            goto out;
+        fl_free(after);
+        after = NULL;
+        if (!up.next)
+            break;
+        after = fl_strdup(up.next);
+        if (!after)
+            goto nomem;
+    }
+    rc = npy_file(x.n_faces, c->model->dim, &x.npy_data, &npy, err);
+    if (rc == FL_OK)
+        rc = pgvector_file(c, &x.copy, &pg, err);
+    if (rc != FL_OK)
+        goto out;
+    /* the answer: Files (every file, base64) and the manifest */
+    o = json_object();
+    files = json_object();
+    man = json_object();
+    fmeta = json_object();
+    counts = json_object();
+    if (!fl__api_set(o, "Files", files) || !man ||
+        !fl__api_set(man, "Format", json_string(FORMAT_NAME)) ||
+        !fl__api_set(man, "FormatVersion", json_integer(FORMAT_VERSION)) ||
+        !fl__api_set(man, "CollectionId", json_string(id)) ||
+        !fl__api_set(man, "CollectionCreated", json_real(sc.created)) ||
+        !fl__api_set(man, "ExportedAt", json_real(fl_time_now())) ||
+        !fl__api_set(man, "FaceModel", fl__api_model_json(c->model)) ||
+        !fl__api_set(man, "Dtype", json_string("float32")) ||
+        !fl__api_set(man, "ByteOrder", json_string("little")) ||
+        !fl__api_set(man, "EmbeddingLayout",
+                     json_string("faces.jsonl Embedding: base64 of Dimension little-endian "
+                                 "float32; embeddings.npy: rows in faces.jsonl order")) ||
+        !fl__api_set(man, "Calibration", calibration_json(c->model)) ||
+        !fl__api_set(man, "Counts", counts) ||
+        !fl__api_set(counts, "Faces", json_integer((json_int_t)x.n_faces)) ||
+        !fl__api_set(counts, "Users", json_integer((json_int_t)x.n_users)) ||
+        !fl__api_set(counts, "Crops", json_integer((json_int_t)x.n_crops)) ||
+        (x.n_crops && !fl__api_set(man, "CropFormat",
+                                   json_string("FLC1: docs/internals/api.md, Retained crops"))) ||
+        !fl__api_set(man, "Files", fmeta) || !file_entry(fmeta, files, "faces.jsonl", &x.faces) ||
+        !file_entry(fmeta, files, "embeddings.npy", &npy) ||
+        !file_entry(fmeta, files, "users.jsonl", &x.users) ||
+        !file_entry(fmeta, files, "pgvector.sql", &pg))
+        goto nomem;
+    {
+        const char *k;
+        json_t *v;
+        json_object_foreach(x.crops, k, v)
+        {
+            if (json_object_set(files, k, v) != 0)
+                goto nomem;
+        }
+    }
+    man_text = json_dumps(man, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
+    if (!man_text || !fl__api_set(files, "manifest.json", b64_json(man_text, strlen(man_text))) ||
+        !fl__api_set(o, "Manifest", man))
+        goto nomem;
+    man = NULL;
+    *out_resp = o;
+    o = NULL;
+    rc = FL_OK;
+    goto out;
+nomem:
+    rc = fl_err_set(err, FL_ERR_NOMEM, "out of memory (export)");
+out:
+    fl_free(man_text);
+    json_decref(man);
+    json_decref(o);
+    json_decref(x.crops);
+    fl_free(after);
+    fl_arena_fini(&pa);
+    fl_buf_fini(&x.faces);
+    fl_buf_fini(&x.npy_data);
+    fl_buf_fini(&x.users);
+    fl_buf_fini(&x.copy);
+    fl_buf_fini(&npy);
+    fl_buf_fini(&pg);
+    return rc;
+}
+
+/* ============================== Import ============================== */
+
+#define IPE "Request has invalid parameters: "
+
+/* Files[name] decoded into the arena; *out NULL when absent. */
+static enum fl_status file_get(struct fl__api_ctx *ctx, const json_t *files, const char *name,
+                               uint8_t **out, size_t *out_len, struct fl_err *err)
+{
+    const char *b64 = json_string_value(json_object_get(files, name));
+    size_t n = b64 ? strlen(b64) : 0, len = 0;
+    uint8_t *p;
+    *out = NULL;
+    *out_len = 0;
+    if (!b64)
+        return FL_OK;
+    p = FL_ARENA_NEW(&ctx->arena, uint8_t, fl_base64_decoded_max(n) + 1);
+    if (!p)
+        return fl_err_set(err, FL_ERR_NOMEM, "out of memory (import)");
+    if (fl_base64_decode(b64, n, p, &len, err) != FL_OK)
+        return fl_err_set(err, FL_ERR_INVALID_ARG, IPE "Files['%s'] is not base64", name);
+    p[len] = 0;
+    *out = p;
+    *out_len = len;
+    return FL_OK;
+}
+
+/* A string of the arena copied from a JSON member, or NULL when absent;
+ * *bad set when present but not a string matching pattern (NULL: any) of
+ * at most max bytes. */
+static const char *member_str(struct fl__api_ctx *ctx, const json_t *o, const char *k,
+                              const char *pattern, size_t max, bool *bad)
+{
+    const json_t *v = json_object_get(o, k);
+    const char *s;
+    size_t n;
+    char *copy;
+    if (!v || json_is_null(v))
+        return NULL;
+    s = json_string_value(v);
+    if (!s || (n = strlen(s)) == 0 || n > max ||
+        (pattern && fl__api_pattern_match(pattern, s) != 1)) {
+        *bad = true;
+        return NULL;
+    }
+    copy = FL_ARENA_NEW(&ctx->arena, char, n + 1);
+    if (!copy) {
+        *bad = true;
+        return NULL;
+    }
+    memcpy(copy, s, n + 1);
+    return copy;
+}
+
+static bool member_num(const json_t *o, const char *k, double *out)
+{
+    return fl_json_number(json_object_get(o, k), out) && isfinite(*out);
+}
+
+/* One faces.jsonl line into f (strings, embedding and crop in the arena). */
+static enum fl_status parse_face(struct fl__api_ctx *ctx, const json_t *files,
+                                 const struct fl__api_model *m, const char *line, size_t len,
+                                 size_t lineno, struct fl_store_face *f, struct fl_err *err)
+{
+    json_t *o = NULL, *bb;
+    bool bad = false;
+    const char *fid, *iid, *emb_b64, *crop_name;
+    double l, t, w, h, conf, created;
+    uint8_t *raw;
+    size_t n = 0;
+    float *vec;
+    enum fl_status rc = fl_json_parse_object(line, len, &o, err);
+    if (rc != FL_OK)
+        return fl_err_set(err, FL_ERR_INVALID_ARG, IPE "faces.jsonl line %zu is not a JSON object",
+                          lineno);
+    memset(f, 0, sizeof(*f));
+    fid = json_string_value(json_object_get(o, "FaceId"));
+    iid = json_string_value(json_object_get(o, "ImageId"));
+    bb = json_object_get(o, "BoundingBox");
+    emb_b64 = json_string_value(json_object_get(o, "Embedding"));
+    if (!fid || !fl_uuid_valid(fid) || !iid || !fl_uuid_valid(iid) || !emb_b64 ||
+        !member_num(bb, "Left", &l) || !member_num(bb, "Top", &t) || !member_num(bb, "Width", &w) ||
+        !member_num(bb, "Height", &h) || !member_num(o, "Confidence", &conf)) {
+        rc = fl_err_set(err, FL_ERR_INVALID_ARG,
+                        IPE "faces.jsonl line %zu: FaceId, ImageId (UUIDs), BoundingBox, "
+                            "Confidence and Embedding are required",
+                        lineno);
+        goto out;
+    }
+    memcpy(f->face_id, fid, FL_UUID_STR_LEN + 1);
+    memcpy(f->image_id, iid, FL_UUID_STR_LEN + 1);
+    f->external_image_id =
+        member_str(ctx, o, "ExternalImageId", "[a-zA-Z0-9_.\\-:]+", FL_STORE_EXTERNAL_ID_MAX, &bad);
+    f->user_id = member_str(ctx, o, "UserId", "[a-zA-Z0-9_.\\-]+", FL_STORE_USER_ID_MAX, &bad);
+    f->model_version = member_str(ctx, o, "IndexFacesModelVersion", NULL, FL_STORE_NAME_MAX, &bad);
+    crop_name = member_str(ctx, o, "Crop", "crops/[a-zA-Z0-9_.\\-]+", 128, &bad);
+    if (bad) {
+        rc = fl_err_set(err, FL_ERR_INVALID_ARG,
+                        IPE "faces.jsonl line %zu: a bad ExternalImageId, UserId, "
+                            "IndexFacesModelVersion or Crop",
+                        lineno);
+        goto out;
+    }
+    if (!f->model_version)
+        f->model_version = m->face_model_version;
+    f->bbox.left = (float)l;
+    f->bbox.top = (float)t;
+    f->bbox.width = (float)w;
+    f->bbox.height = (float)h;
+    f->confidence = (float)conf;
+    f->created = member_num(o, "Created", &created) && created > 0 ? created : 0;
+    raw = FL_ARENA_NEW(&ctx->arena, uint8_t, fl_base64_decoded_max(strlen(emb_b64)) + 1);
+    vec = FL_ARENA_NEW(&ctx->arena, float, m->dim);
+    if (!raw || !vec) {
+        rc = fl_err_set(err, FL_ERR_NOMEM, "out of memory (import)");
+        goto out;
+    }
+    if (fl_base64_decode(emb_b64, strlen(emb_b64), raw, &n, NULL) != FL_OK ||
+        n != (size_t)m->dim * 4) {
+        rc = fl_err_set(err, FL_ERR_INVALID_ARG,
+                        IPE "faces.jsonl line %zu: Embedding must be base64 of %u float32", lineno,
+                        m->dim);
+        goto out;
+    }
+    for (uint32_t k = 0; k < m->dim; k++) {
+        vec[k] = le_f32(raw + 4 * k);
+        if (!isfinite(vec[k])) {
+            rc = fl_err_set(err, FL_ERR_INVALID_ARG,
+                            IPE "faces.jsonl line %zu: Embedding[%u] is not finite", lineno, k);
+            goto out;
+        }
+    }
+    f->embedding = vec;
+    f->dim = m->dim;
+    if (crop_name) {
+        uint8_t *crop;
+        size_t crop_len;
+        rc = file_get(ctx, files, crop_name, &crop, &crop_len, err);
+        if (rc != FL_OK)
+            goto out;
+        f->crop = crop; /* NULL when the export was made without crops/ */
+        f->crop_len = crop_len;
+    }
+out:
+    json_decref(o);
+    return rc;
+}
+
+/* Same face content (what ListFaces shows, and the vector). */
+static bool same_face(const struct fl_store_face *a, const struct fl_store_face *b)
+{
+    const char *ea = a->external_image_id, *eb = b->external_image_id;
+    const char *ua = a->user_id, *ub = b->user_id;
+    return strcmp(a->image_id, b->image_id) == 0 && (ea && eb ? strcmp(ea, eb) == 0 : ea == eb) &&
+           (ua && ub ? strcmp(ua, ub) == 0 : ua == ub) && a->dim == b->dim && a->embedding &&
+           b->embedding && memcmp(a->embedding, b->embedding, (size_t)a->dim * 4) == 0 &&
+           a->bbox.left == b->bbox.left && a->bbox.top == b->bbox.top &&
+           a->bbox.width == b->bbox.width && a->bbox.height == b->bbox.height;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+struct import_plan {
+    const struct fl__api_model *model;
+    const char *coll_id;
+    double coll_created;
+    struct fl_store_face *faces; /* every face of the export */
+    size_t n_faces;
+    const char **users; /* users.jsonl, then face users, sorted, unique */
+    size_t n_users;
+};
+
+/* Everything about the files that can be checked without the store. */
+static enum fl_status plan_import(struct fl__api_ctx *ctx, const json_t *req, struct import_plan *p,
+                                  struct fl_err *err)
+{
+    const json_t *files = json_object_get(req, "Files");
+    const char *req_id = fl__api_get_str(req, "CollectionId");
+    uint8_t *man_b = NULL, *faces_b = NULL, *users_b = NULL, *npy_b = NULL;
+    size_t man_n = 0, faces_n = 0, users_n = 0, npy_n = 0, cap_users = 0;
+    json_t *man = NULL, *fm, *fmeta;
+    const char *k, *model_id, *man_id;
+    json_t *v;
+    long long dim;
+    enum fl_status rc;
+
+    memset(p, 0, sizeof(*p));
+    rc = file_get(ctx, files, "manifest.json", &man_b, &man_n, err);
+    if (rc == FL_OK && !man_b)
+        rc = fl_err_set(err, FL_ERR_INVALID_ARG, IPE "Files has no manifest.json");
+    if (rc == FL_OK && fl_json_parse_object((const char *)man_b, man_n, &man, NULL) != FL_OK)
+        rc = fl_err_set(err, FL_ERR_INVALID_ARG, IPE "manifest.json is not a JSON object");
+    if (rc != FL_OK)
+        goto out;
+    if (!json_is_string(json_object_get(man, "Format")) ||
+        strcmp(json_string_value(json_object_get(man, "Format")), FORMAT_NAME) != 0 ||
+        json_integer_value(json_object_get(man, "FormatVersion")) != FORMAT_VERSION) {
+        rc = fl_err_set(err, FL_ERR_INVALID_ARG, IPE "manifest.json: not a %s version %d export",
+                        FORMAT_NAME, FORMAT_VERSION);
+        goto out;
+    }
+    fm = json_object_get(man, "FaceModel");
+    model_id = json_string_value(json_object_get(fm, "Id"));
+    dim = json_integer_value(json_object_get(fm, "Dimension"));
+    p->model = model_id ? fl__api_model_find(model_id) : NULL;
+    if (!p->model || strcmp(p->model->model_id, model_id) != 0) {
+        rc = fl_err_set(err, FL_ERR_INVALID_ARG,
+                        IPE "manifest.json: face model '%s' is not one this service runs",
+                        model_id ? model_id : "(none)");
+        goto out;
+    }
+    if (dim != (long long)p->model->dim) {
+        rc = fl_err_set(err, FL_ERR_INVALID_ARG,
+                        IPE "manifest.json: Dimension %lld, model %s has %u", dim, model_id,
+                        p->model->dim);
+        goto out;
+    }
+    man_id = json_string_value(json_object_get(man, "CollectionId"));
+    p->coll_id = req_id ? req_id : man_id;
+    if (!p->coll_id || strlen(p->coll_id) > FL_STORE_COLLECTION_ID_MAX ||
+        fl__api_pattern_match("[a-zA-Z0-9_.\\-]+", p->coll_id) != 1) {
+        rc = fl_err_set(err, FL_ERR_INVALID_ARG, IPE "no valid CollectionId to import into");
+        goto out;
+    }
+    if (!req_id) { /* borrowed from the manifest, which goes away */
+        char *c = FL_ARENA_NEW(&ctx->arena, char, strlen(man_id) + 1);
+        if (!c) {
+            rc = fl_err_set(err, FL_ERR_NOMEM, "out of memory (import)");
+            goto out;
+        }
+        memcpy(c, man_id, strlen(man_id) + 1);
+        p->coll_id = c;
+    }
+    if (!member_num(man, "CollectionCreated", &p->coll_created))
+        p->coll_created = 0;
+    /* every file the manifest lists must match its checksum */
+    fmeta = json_object_get(man, "Files");
+    json_object_foreach(fmeta, k, v)
+    {
+        uint8_t *b;
+        size_t n;
+        char hex[65];
+        const char *want = json_string_value(json_object_get(v, "Sha256"));
+        rc = file_get(ctx, files, k, &b, &n, err);
+        if (rc != FL_OK)
+            goto out;
+        if (!b)
+            continue; /* absent files are allowed (checked below where needed) */
+        fl_sha256_hex(b, n, hex);
+        if (!want || strcmp(want, hex) != 0) {
+            rc = fl_err_set(err, FL_ERR_INVALID_ARG,
+                            IPE "%s does not match the sha256 in manifest.json", k);
+            goto out;
+        }
+    }
+    rc = file_get(ctx, files, "faces.jsonl", &faces_b, &faces_n, err);
+    if (rc == FL_OK)
+        rc = file_get(ctx, files, "users.jsonl", &users_b, &users_n, err);
+    if (rc == FL_OK)
+        rc = file_get(ctx, files, "embeddings.npy", &npy_b, &npy_n, err);
+    if (rc == FL_OK && !faces_b)
+        rc = fl_err_set(err, FL_ERR_INVALID_ARG, IPE "Files has no faces.jsonl");
+    if (rc != FL_OK)
+        goto out;
+    /* faces */
+    {
+        size_t n_lines = 0;
+        for (size_t i = 0; i < faces_n; i++)
+            n_lines += faces_b[i] == '\n';
+        p->faces = FL_ARENA_NEW(&ctx->arena, struct fl_store_face, n_lines + 1);
+        if (!p->faces) {
+            rc = fl_err_set(err, FL_ERR_NOMEM, "out of memory (import)");
+            goto out;
+        }
+        for (size_t i = 0, lineno = 1; i < faces_n; lineno++) {
+            const char *s = (const char *)faces_b + i;
+            const char *nl = memchr(s, '\n', faces_n - i);
+            size_t len = nl ? (size_t)(nl - s) : faces_n - i;
+            i += len + (nl ? 1 : 0);
+            if (len == 0)
+                continue;
+            rc = parse_face(ctx, files, p->model, s, len, lineno, &p->faces[p->n_faces], err);
+            if (rc != FL_OK)
+                goto out;
+            p->n_faces++;
+        }
+    }
+    /* embeddings.npy, when present, must hold the same vectors */
+    if (npy_b) {
+        size_t want = p->n_faces * p->model->dim * 4, off;
+        bool ok = npy_n >= 10 + want && memcmp(npy_b, "\x93NUMPY", 6) == 0;
+        off = ok ? npy_n - want : 0;
+        for (size_t i = 0; ok && i < p->n_faces; i++)
+            for (uint32_t d = 0; ok && d < p->model->dim; d++) {
+                uint8_t b[4];
+                f32_le(p->faces[i].embedding[d], b);
+                ok = memcmp(npy_b + off + (i * p->model->dim + d) * 4, b, 4) == 0;
+            }
+        if (!ok) {
+            rc = fl_err_set(err, FL_ERR_INVALID_ARG,
+                            IPE "embeddings.npy does not hold the vectors of faces.jsonl");
+            goto out;
+        }
+    }
+    /* users: users.jsonl and every face's UserId */
+    cap_users = p->n_faces + 1;
+    for (size_t i = 0; users_b && i < users_n; i++)
+        cap_users += users_b[i] == '\n';
+    p->users = FL_ARENA_NEW(&ctx->arena, const char *, cap_users + 1);
+    if (!p->users) {
+        rc = fl_err_set(err, FL_ERR_NOMEM, "out of memory (import)");
+        goto out;
+    }
+    for (size_t i = 0, lineno = 1; users_b && i < users_n; lineno++) {
+        const char *s = (const char *)users_b + i;
+        const char *nl = memchr(s, '\n', users_n - i);
+        size_t len = nl ? (size_t)(nl - s) : users_n - i;
+        json_t *u = NULL;
+        bool bad = false;
+        const char *uid;
+        i += len + (nl ? 1 : 0);
+        if (len == 0)
+            continue;
+        if (fl_json_parse_object(s, len, &u, NULL) != FL_OK) {
+            rc = fl_err_set(err, FL_ERR_INVALID_ARG, IPE "users.jsonl line %zu is not an object",
+                            lineno);
+            goto out;
+        }
+        uid = member_str(ctx, u, "UserId", "[a-zA-Z0-9_.\\-]+", FL_STORE_USER_ID_MAX, &bad);
+        json_decref(u);
+        if (!uid || bad) {
+            rc =
+                fl_err_set(err, FL_ERR_INVALID_ARG, IPE "users.jsonl line %zu: bad UserId", lineno);
+            goto out;
+        }
+        if (p->n_users < cap_users)
+            p->users[p->n_users++] = uid;
+    }
+    for (size_t i = 0; i < p->n_faces; i++)
+        if (p->faces[i].user_id && p->n_users < cap_users)
+            p->users[p->n_users++] = p->faces[i].user_id;
+    if (p->n_users > 1) {
+        size_t w = 1;
+        qsort(p->users, p->n_users, sizeof(*p->users), cmp_str);
+        for (size_t i = 1; i < p->n_users; i++)
+            if (strcmp(p->users[i], p->users[w - 1]) != 0)
+                p->users[w++] = p->users[i];
+        p->n_users = w;
+    }
+    /* no FaceId twice */
+    {
+        const char **ids = FL_ARENA_NEW(&ctx->arena, const char *, p->n_faces + 1);
+        if (!ids) {
+            rc = fl_err_set(err, FL_ERR_NOMEM, "out of memory (import)");
+            goto out;
+        }
+        for (size_t i = 0; i < p->n_faces; i++)
+            ids[i] = p->faces[i].face_id;
+        qsort(ids, p->n_faces, sizeof(*ids), cmp_str);
+        for (size_t i = 1; i < p->n_faces; i++)
+            if (strcmp(ids[i], ids[i - 1]) == 0) {
+                rc = fl_err_set(err, FL_ERR_INVALID_ARG, IPE "FaceId %s appears twice", ids[i]);
+                goto out;
+            }
+    }
+out:
+    json_decref(man);
+    return rc;
+}
+
+FL__API_HANDLER(fl__api_op_import_faces)
+{
+    struct import_plan p;
+    struct fl__api_coll *c;
+    struct fl_store_face *todo = NULL;
+    const char **ids = NULL, **new_users = NULL;
+    size_t n_todo = 0, n_present = 0, n_new_users = 0, n_made_users = 0;
+    bool new_coll;
+    json_t *o = NULL;
+    enum fl_status rc = plan_import(ctx, req, &p, err);
+    if (rc != FL_OK)
+        return rc;
+    c = fl__api_coll_find(ctx->svc, p.coll_id);
+    new_coll = c == NULL;
+    if (c && c->model != p.model)
+        return fl_err_set(err, FL_ERR_INVALID_ARG,
+                          IPE "collection %s uses model %s, the export was made with %s", p.coll_id,
+                          c->model->model_id, p.model->model_id);
+    todo = FL_ARENA_NEW(&ctx->arena, struct fl_store_face, p.n_faces + 1);
+    ids = FL_ARENA_NEW(&ctx->arena, const char *, p.n_faces + 1);
+    new_users = FL_ARENA_NEW(&ctx->arena, const char *, p.n_users + 1);
+    if (!todo || !ids || !new_users)
+        return fl_err_set(err, FL_ERR_NOMEM, "out of memory (import)");
+    /* faces already there: the same content is skipped, other content refused */
+    if (!new_coll && p.n_faces) {
+        struct fl_store_face_list found;
+        for (size_t i = 0; i < p.n_faces; i++)
+            ids[i] = p.faces[i].face_id;
+        rc = fl_store_faces_get(ctx->st, p.coll_id, ids, p.n_faces, FL_STORE_WANT_EMBEDDING,
+                                &ctx->arena, &found, err);
+        if (rc != FL_OK)
+            return rc;
+        for (size_t i = 0, j = 0; i < p.n_faces; i++) {
+            if (j < found.n && strcmp(found.v[j].face_id, p.faces[i].face_id) == 0) {
+                if (!same_face(&found.v[j], &p.faces[i]))
+                    return fl_err_set(err, FL_ERR_CONFLICT,
+                                      "FaceId %s is already in collection %s with other "
+                                      "content; nothing was imported",
+                                      p.faces[i].face_id, p.coll_id);
+                n_present++;
+                j++;
+                continue;
+            }
+            todo[n_todo++] = p.faces[i];
+        }
+    } else {
+        for (size_t i = 0; i < p.n_faces; i++)
+            todo[n_todo++] = p.faces[i];
+    }
+    for (size_t i = 0; i < p.n_users; i++) {
+        struct fl_store_user u;
+        if (!new_coll) {
+            rc = fl_store_user_get(ctx->st, p.coll_id, p.users[i], &u, err);
+            if (rc == FL_OK)
+                continue;
+            if (rc != FL_ERR_NOT_FOUND)
+                return rc;
+        }
+        new_users[n_new_users++] = p.users[i];
+    }
+    o = json_object();
+    if (!fl__api_set(o, "CollectionId", json_string(p.coll_id)) ||
+        !fl__api_set(o, "FaceModelVersion", json_string(p.model->face_model_version)) ||
+        !fl__api_set(o, "CollectionCreated", json_boolean(new_coll)) ||
+        !fl__api_set(o, "FacesImported", json_integer((json_int_t)n_todo)) ||
+        !fl__api_set(o, "FacesAlreadyPresent", json_integer((json_int_t)n_present)) ||
+        !fl__api_set(o, "UsersCreated", json_integer((json_int_t)n_new_users))) {
+        json_decref(o);
+        return fl_err_set(err, FL_ERR_NOMEM, "out of memory (import)");
+    }
+    rc = fl__api_prepare(ctx, o, err);
+    if (rc != FL_OK)
+        goto fail;
+    /* the writes; each failure undoes the ones before it */
+    if (new_coll) {
+        struct fl_store_collection sc;
+        rc = fl__api_coll_add(ctx->svc, p.coll_id, p.model, &c, err);
+        if (rc != FL_OK)
+            goto fail;
+        memset(&sc, 0, sizeof(sc));
+        sc.id = p.coll_id;
+        sc.model_id = p.model->model_id;
+        sc.face_model_version = p.model->face_model_version;
+        sc.dim = p.model->dim;
+        sc.created = p.coll_created;
+        rc = fl_store_collection_create(ctx->st, &sc, err);
+        if (rc != FL_OK) {
+            fl__api_coll_drop(ctx->svc, p.coll_id);
+            goto fail;
+        }
+    }
+    for (; n_made_users < n_new_users; n_made_users++) {
+        rc = fl_store_user_create(ctx->st, p.coll_id, new_users[n_made_users], NULL, err);
+        if (rc != FL_OK)
+            goto undo;
+    }
+    rc = fl__api_faces_commit(ctx, c, todo, n_todo, err);
+    if (rc != FL_OK)
+        goto undo;
+    *out_resp = o;
+    return FL_OK;
+undo : {
+    struct fl_err e2;
+    for (size_t i = 0; i < n_made_users; i++)
+        if (fl_store_user_delete(ctx->st, p.coll_id, new_users[i], NULL, &e2) != FL_OK)
+            FL_LOG_E("api: ImportFaces could not undo user %s: %s", new_users[i], e2.msg);
+    if (new_coll) {
+        if (fl_store_collection_delete(ctx->st, p.coll_id, &e2) != FL_OK)
+            FL_LOG_E("api: ImportFaces could not undo collection %s: %s", p.coll_id, e2.msg);
+        fl__api_coll_drop(ctx->svc, p.coll_id);
+    }
+}
+fail:
+    json_decref(o);
+    return rc;
+}
