@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define REPS 5
 
@@ -28,25 +29,74 @@ static int cmp_double(const void *a, const void *b)
 
 struct series {
     const char *name;
-    double v[4096];
+    double v[4096], wall[4096];
     int n;
 };
 
-static void add(struct series *s, double ms)
+/* A time stamp: thread CPU time and monotonic wall time. */
+struct stamp {
+    uint64_t cpu, wall;
+};
+
+static uint64_t thread_cpu_ns(void)
 {
-    if (s->n < 4096)
-        s->v[s->n++] = ms;
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static struct stamp now(void)
+{
+    struct stamp t = {thread_cpu_ns(), fl_time_mono_ns()};
+    return t;
+}
+
+/* Record the time since t0 in s. */
+static void add(struct series *s, struct stamp t0)
+{
+    struct stamp t1 = now();
+    if (s->n < 4096) {
+        s->v[s->n] = (double)(t1.cpu - t0.cpu) / 1e6;
+        s->wall[s->n++] = (double)(t1.wall - t0.wall) / 1e6;
+    }
+}
+
+static double med(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof(double), cmp_double);
+    return n ? v[n / 2] : 0;
 }
 
 static double median(struct series *s)
 {
-    qsort(s->v, (size_t)s->n, sizeof(double), cmp_double);
-    return s->n ? s->v[s->n / 2] : 0;
+    return med(s->v, s->n);
 }
 
-static double ms_since(uint64_t t0)
+static double median_wall(struct series *s)
 {
-    return (double)(fl_time_mono_ns() - t0) / 1e6;
+    return med(s->wall, s->n);
+}
+
+static void row(struct series *s)
+{
+    printf("  %-34s %8.2f %8.2f\n", s->name, median(s), median_wall(s));
+}
+
+/* The photo centre-cropped to 4:3 and area-resized to 640x480. */
+static enum fl_status to_vga(const struct fl_image *img, struct fl_image *out, struct fl_err *e)
+{
+    struct fl_image crop = {0};
+    int w = img->w, h = img->h, cw = w, ch = h;
+    enum fl_status st;
+    if (w * 3 > h * 4)
+        cw = h * 4 / 3;
+    else
+        ch = w * 3 / 4;
+    st = fl_img_crop_pad(img, (w - cw) / 2, (h - ch) / 2, cw, ch, cw, ch, 0, 0, &crop, e);
+    if (st == FL_OK)
+        st = fl_img_resize_area(&crop, 640, 480, out, e);
+    fl_image_free(&crop);
+    return st;
 }
 
 int main(int argc, char **argv)
@@ -57,7 +107,9 @@ int main(int argc, char **argv)
         "models/face-api/demo/sample5.jpg", "models/face-api/demo/sample6.jpg"};
     const char **files = argc > 1 ? (const char **)argv + 1 : defaults;
     int n_files = argc > 1 ? argc - 1 : (int)(sizeof(defaults) / sizeof(defaults[0]));
-    static struct series decode = {"decode (per image)"}, detect = {"detect (per image)"},
+    static struct series decode = {"decode (per image)"}, detect = {"detect, MTCNN (per image)"},
+                         detect_vga = {"detect, MTCNN 640x480 (per image)"},
+                         chip_emb = {"align + embed dlib (per face)"},
                          lm = {"landmarks (per face)"}, align_d = {"align dlib 150 (per face)"},
                          align_m = {"align arcface 112 (per face)"},
                          emb_d = {"embed dlib (per face)"}, emb_m = {"embed mobilefacenet (per face)"};
@@ -65,13 +117,17 @@ int main(int argc, char **argv)
     struct fl_err e;
     struct fl_face_engine *eng;
     struct fl_face_worker *w;
+    struct fl__mtcnn *mt;
+    struct fl__mtcnn_exec *mx;
     int n_faces = 0;
     long n_pixels = 0;
 
     fl_core_init();
     eng = fl_face_engine_new(&cfg, &e);
     w = eng ? fl_face_worker_new(eng, &e) : NULL;
-    if (!w) {
+    mt = w ? fl__mtcnn_load("models", &e) : NULL;
+    mx = mt ? fl__mtcnn_exec_new(mt, FL_NN_BACKEND_XNNPACK, &e) : NULL;
+    if (!mx) {
         printf("cannot load the engine: %s\n", e.msg);
         return 1;
     }
@@ -89,11 +145,11 @@ int main(int argc, char **argv)
             continue;
         }
         for (int r = 0; r < REPS; r++) {
-            uint64_t t0 = fl_time_mono_ns();
+            struct stamp t0 = now();
             fl_image_free(&img);
             if (fl_img_decode(buf, n, &o, &img, NULL, &e) != FL_OK)
                 break;
-            add(&decode, ms_since(t0));
+            add(&decode, t0);
         }
         fl_free(buf);
         if (!img.px) {
@@ -101,34 +157,57 @@ int main(int argc, char **argv)
             continue;
         }
         n_pixels += (long)img.w * img.h;
-        for (int r = 0; r < REPS; r++) {
-            uint64_t t0 = fl_time_mono_ns();
-            fl_free(faces);
-            faces = NULL;
-            if (fl_face_detect(w, &img, 0, 0, &faces, &nf, &e) != FL_OK)
-                break;
-            add(&detect, ms_since(t0)); /* includes landmarks, pose, quality: subtracted below */
+        if (fl_face_detect(w, &img, 0, 0, &faces, &nf, &e) != FL_OK) {
+            printf("skip %s: %s\n", files[i], e.msg);
+            fl_image_free(&img);
+            continue;
+        }
+        {
+            struct fl_image vga = {0};
+            struct fl__mtcnn_params p;
+            if (to_vga(&img, &vga, &e) != FL_OK) {
+                printf("skip %s: %s\n", files[i], e.msg);
+                fl_image_free(&img);
+                continue;
+            }
+            for (int r = 0; r <= REPS; r++) { /* run 0 warms the PNet executors */
+                struct fl__det *d = NULL;
+                int nd = 0;
+                struct stamp t0 = now();
+                fl__mtcnn_params_default(&img, &p);
+                if (fl__mtcnn_detect(mx, &img, &p, &d, &nd, &e) == FL_OK && r)
+                    add(&detect, t0);
+                fl_free(d);
+                d = NULL;
+                t0 = now();
+                fl__mtcnn_params_default(&vga, &p);
+                if (fl__mtcnn_detect(mx, &vga, &p, &d, &nd, &e) == FL_OK && r)
+                    add(&detect_vga, t0);
+                fl_free(d);
+            }
+            fl_image_free(&vga);
         }
         for (int k = 0; k < nf; k++) {
             for (int r = 0; r < REPS; r++) {
                 float lm68[136], v[FL_FACE_MAX_DIM];
                 struct fl_image chip = {0};
-                uint64_t t0 = fl_time_mono_ns();
+                struct stamp t0 = now(), t1;
                 fl__face_landmarks_from_box(w, &img, faces[k].box, lm68, NULL);
-                add(&lm, ms_since(t0));
-                t0 = fl_time_mono_ns();
+                add(&lm, t0);
+                t0 = now();
                 fl_face_chip(w, &img, &faces[k], FL_FACE_MODEL_DLIB, &chip, NULL);
-                add(&align_d, ms_since(t0));
-                t0 = fl_time_mono_ns();
+                add(&align_d, t0);
+                t1 = now();
                 fl_face_embed_chip(w, &chip, FL_FACE_MODEL_DLIB, v, NULL);
-                add(&emb_d, ms_since(t0));
+                add(&emb_d, t1);
+                add(&chip_emb, t0);
                 fl_image_free(&chip);
-                t0 = fl_time_mono_ns();
+                t0 = now();
                 fl_face_chip(w, &img, &faces[k], FL_FACE_MODEL_MFN, &chip, NULL);
-                add(&align_m, ms_since(t0));
-                t0 = fl_time_mono_ns();
+                add(&align_m, t0);
+                t0 = now();
                 fl_face_embed_chip(w, &chip, FL_FACE_MODEL_MFN, v, NULL);
-                add(&emb_m, ms_since(t0));
+                add(&emb_m, t0);
                 fl_image_free(&chip);
             }
         }
@@ -137,23 +216,24 @@ int main(int argc, char **argv)
         fl_free(faces);
         fl_image_free(&img);
     }
-    {
-        /* detect as timed includes the per-face landmark/pose/quality work:
-         * report MTCNN alone by subtracting the landmark median per face */
-        double lm_med = median(&lm), det_med = median(&detect);
-        double faces_per_image = n_files ? (double)n_faces / n_files : 0;
-        printf("\none core, XNNPACK, %d images, %d faces, median of %d runs (ms):\n", n_files,
-               n_faces, REPS);
-        printf("  %-32s %8.2f\n", decode.name, median(&decode));
-        printf("  %-32s %8.2f\n", "detect, MTCNN (per image)",
-               det_med - lm_med * faces_per_image);
-        printf("  %-32s %8.2f\n", lm.name, lm_med);
-        printf("  %-32s %8.2f\n", align_d.name, median(&align_d));
-        printf("  %-32s %8.2f\n", emb_d.name, median(&emb_d));
-        printf("  %-32s %8.2f\n", align_m.name, median(&align_m));
-        printf("  %-32s %8.2f\n", emb_m.name, median(&emb_m));
-        printf("  (mean image %.2f MP)\n", n_files ? n_pixels / 1e6 / n_files : 0);
-    }
+    printf("\none core, XNNPACK, %d images, %d faces, median of %d runs\n", n_files, n_faces, REPS);
+    printf("  %-34s %8s %8s\n", "stage", "cpu ms", "wall ms");
+    row(&decode);
+    row(&detect);
+    row(&detect_vga);
+    row(&lm);
+    row(&align_d);
+    row(&emb_d);
+    row(&chip_emb);
+    row(&align_m);
+    row(&emb_m);
+    printf("  (mean image %.2f MP)\n", n_files ? n_pixels / 1e6 / n_files : 0);
+    printf("@ours decode=%.3f detect=%.3f detect_vga=%.3f landmarks=%.3f align_dlib=%.3f "
+           "embed_dlib=%.3f align_embed_dlib=%.3f align_mfn=%.3f embed_mfn=%.3f faces=%d\n",
+           median(&decode), median(&detect), median(&detect_vga), median(&lm), median(&align_d),
+           median(&emb_d), median(&chip_emb), median(&align_m), median(&emb_m), n_faces);
+    fl__mtcnn_exec_free(mx);
+    fl__mtcnn_free(mt);
     fl_face_worker_free(w);
     fl_face_engine_free(eng);
     return 0;

@@ -253,26 +253,39 @@ static void fix_box(struct cand *c)
 }
 
 /* Resample the inclusive box of c from img to size x size (zero outside the
- * image, area averaging), and write it as a transposed net input. */
+ * image, area averaging), and write it as a transposed net input. A box
+ * wholly inside the image is read in place through a view (its rows keep
+ * img's stride); only a box that leaves the image is copied, zero-padded. */
 static enum fl_status crop_input(const struct fl_image *img, const struct cand *c, int size,
                                  float *in, struct fl_err *err)
 {
-    struct fl_image crop = {0}, small = {0};
+    struct fl_image crop = {0}, small = {0}, view = {0};
+    const struct fl_image *box;
     int bw = (int)(c->x2 - c->x1 + 1), bh = (int)(c->y2 - c->y1 + 1);
-    enum fl_status rc;
+    int x = (int)c->x1, y = (int)c->y1;
+    enum fl_status rc = FL_OK;
     if (bw < 1 || bh < 1 || bw > 4 * 16384 || bh > 4 * 16384)
         return fl_err_set(err, FL_ERR_INTERNAL, "degenerate MTCNN box");
-    rc = fl_img_crop_pad(img, (int)c->x1, (int)c->y1, bw, bh, bw, bh, 0, 0, &crop, err);
+    if (x >= 0 && y >= 0 && bw <= img->w - x && bh <= img->h - y) {
+        view.w = bw;
+        view.h = bh;
+        view.stride = img->stride; /* borrowed pixels: never fl_image_free()d */
+        view.px = img->px + (size_t)y * img->stride + 3 * (size_t)x;
+        box = &view;
+    } else {
+        rc = fl_img_crop_pad(img, x, y, bw, bh, bw, bh, 0, 0, &crop, err);
+        box = &crop;
+    }
     if (rc != FL_OK)
         return rc;
     if (bw == size && bh == size)
         rc = FL_OK;
     else if (bw >= size && bh >= size)
-        rc = fl_img_resize_area(&crop, size, size, &small, err);
+        rc = fl_img_resize_area(box, size, size, &small, err);
     else
-        rc = fl_img_resize_bilinear(&crop, size, size, &small, err);
+        rc = fl_img_resize_bilinear(box, size, size, &small, err);
     if (rc == FL_OK)
-        fill_transposed(small.px ? &small : &crop, in);
+        fill_transposed(small.px ? &small : box, in);
     fl_image_free(&crop);
     fl_image_free(&small);
     return rc;

@@ -246,7 +246,8 @@ enum fl_status fl_img_resize_area(const struct fl_image *src, int out_w, int out
     enum fl_status rc;
     struct taps_box bx = {0}, by = {0};
     struct fl_image img = {0};
-    float *row = NULL, *acc = NULL;
+    float *rows = NULL, *acc = NULL;
+    int row_sy[2] = {-1, -1}; /* source row held by each half of rows */
     size_t n3 = (size_t)out_w * 3;
 
     rc = check_resize_args(src, out_w, out_h, err);
@@ -261,9 +262,9 @@ enum fl_status fl_img_resize_area(const struct fl_image *src, int out_w, int out
     rc = fl_image_alloc(out_w, out_h, &img, err);
     if (rc != FL_OK)
         goto out;
-    row = fl_malloc(n3 * sizeof(float));
+    rows = fl_malloc(2 * n3 * sizeof(float));
     acc = fl_malloc(n3 * sizeof(float));
-    if (!row || !acc) {
+    if (!rows || !acc) {
         rc = fl_err_set(err, FL_ERR_NOMEM, "resize: out of memory");
         goto out;
     }
@@ -274,18 +275,26 @@ enum fl_status fl_img_resize_area(const struct fl_image *src, int out_w, int out
             int sy = by.first[y] + (k - by.off[y]);
             const uint8_t *s = src->px + (size_t)sy * src->stride;
             float wy = by.w[k];
-            for (int x = 0; x < out_w; x++) {
-                float r = 0.f, g = 0.f, b = 0.f;
-                for (int q = bx.off[x]; q < bx.off[x + 1]; q++) {
-                    const uint8_t *p = s + (size_t)(bx.first[x] + (q - bx.off[x])) * 3;
-                    float wx = bx.w[q];
-                    r += wx * p[0];
-                    g += wx * p[1];
-                    b += wx * p[2];
+            /* A source row straddling two output rows is filtered once: the
+             * rows of one output row are consecutive, so the row shared with
+             * the next output row is the last one filtered, and keyed by
+             * parity it survives until the next output row reads it first. */
+            float *row = rows + (size_t)(sy & 1) * n3;
+            if (row_sy[sy & 1] != sy) {
+                row_sy[sy & 1] = sy;
+                for (int x = 0; x < out_w; x++) {
+                    float r = 0.f, g = 0.f, b = 0.f;
+                    for (int q = bx.off[x]; q < bx.off[x + 1]; q++) {
+                        const uint8_t *p = s + (size_t)(bx.first[x] + (q - bx.off[x])) * 3;
+                        float wx = bx.w[q];
+                        r += wx * p[0];
+                        g += wx * p[1];
+                        b += wx * p[2];
+                    }
+                    row[x * 3] = r;
+                    row[x * 3 + 1] = g;
+                    row[x * 3 + 2] = b;
                 }
-                row[x * 3] = r;
-                row[x * 3 + 1] = g;
-                row[x * 3 + 2] = b;
             }
             for (size_t i = 0; i < n3; i++)
                 acc[i] += wy * row[i];
@@ -297,7 +306,7 @@ enum fl_status fl_img_resize_area(const struct fl_image *src, int out_w, int out
     img.px = NULL;
 out:
     fl_image_free(&img);
-    fl_free(row);
+    fl_free(rows);
     fl_free(acc);
     box_free(&bx);
     box_free(&by);

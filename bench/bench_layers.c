@@ -1,0 +1,195 @@
+/*
+ * bench_layers.c: where the engine's nets spend their time, on one core
+ * (a benchmark, not a test; `scripts/bench_http layers` runs it).
+ *
+ * Part 1: each net the engine runs, at the input size the pipeline gives it:
+ * multiply-accumulates, median CPU ms per run (calling thread; XNNPACK on
+ * that thread alone) and GFLOP/s (2 x MAC / time).
+ *
+ * Part 2: the dlib ResNet layer by layer. Every convolution and fully
+ * connected op of the model is rebuilt alone (same shapes, weights, stride,
+ * padding and fused activation) as a one-op model, timed the same way, and
+ * grouped by kind (kernel, stride, input size, channels). The convolutions'
+ * sum against the whole net's time says how much the rest (adds, affines,
+ * pooling, the per-op overhead) costs. The reference point is DESIGN.md
+ * §6.1's 3x3 convolution 64->64 on 56x56 (131 GFLOP/s measured there;
+ * build/bench/bench_nn measures it again here).
+ *
+ *   build/bench/bench_layers [MODELS_DIR]     (default: models)
+ */
+#include "face/face_int.h"
+#include "nn/nn_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static uint64_t thread_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Median CPU ns of one run of m at h x w (after warm-up); 0 on failure. */
+static double time_model(struct fl_nn_model *m, int h, int w, int runs)
+{
+    struct fl_err err = {0};
+    struct fl_nn_exec *e = fl_nn_exec_new(m, h, w, FL_NN_BACKEND_XNNPACK, 1, &err);
+    uint64_t *t;
+    double med;
+    if (!e) {
+        printf("  exec_new failed: %s\n", err.msg);
+        return 0;
+    }
+    t = fl_malloc((size_t)runs * sizeof(*t));
+    for (int i = 0; i < 3; i++)
+        fl_nn_exec_run(e, NULL);
+    for (int i = 0; i < runs; i++) {
+        uint64_t c0 = thread_cpu_ns();
+        fl_nn_exec_run(e, NULL);
+        t[i] = thread_cpu_ns() - c0;
+    }
+    qsort(t, (size_t)runs, sizeof(*t), cmp_u64);
+    med = (double)t[runs / 2];
+    fl_free(t);
+    fl_nn_exec_free(e);
+    return med;
+}
+
+struct group {
+    char key[96];
+    double ns, macs;
+    int n;
+};
+
+int main(int argc, char **argv)
+{
+    static const struct {
+        enum fl__face_net net;
+        const char *name;
+        int h, w;
+    } nets[] = {
+        {FL__FACE_NET_PNET, "MTCNN PNet, 384x288 level (640x480 photo, 1st)", 384, 288},
+        {FL__FACE_NET_RNET, "MTCNN RNet, one 24x24 candidate", 0, 0},
+        {FL__FACE_NET_ONET, "MTCNN ONet, one 48x48 candidate", 0, 0},
+        {FL__FACE_NET_LM68, "face-api landmark68 (112)", 0, 0},
+        {FL__FACE_NET_DLIB, "dlib ResNet (150)", 0, 0},
+        {FL__FACE_NET_MFN, "MobileFaceNet (112)", 0, 0},
+    };
+    const char *dir = argc > 1 ? argv[1] : "models";
+    struct fl_err err = {0};
+    struct fl_nn_model *dlib = NULL;
+    struct group g[64];
+    struct fl_nn_exec *seq[128];
+    int n_g = 0, n_seq = 0;
+    double whole = 0, sum = 0, macs_all = 0;
+
+    fl_core_init();
+    printf("nets on one core (XNNPACK, CPU time, median of 30 runs)\n");
+    printf("  %-50s %9s %9s %9s\n", "net", "MMAC", "ms", "GFLOP/s");
+    for (size_t i = 0; i < sizeof(nets) / sizeof(nets[0]); i++) {
+        struct fl_nn_model *m = fl__face_load_net(dir, nets[i].net, &err);
+        double ns, macs;
+        if (!m) {
+            printf("  %s: %s\n", nets[i].name, err.msg);
+            return 1;
+        }
+        macs = (double)fl_nn_model_macs(m, nets[i].h, nets[i].w);
+        ns = time_model(m, nets[i].h, nets[i].w, 30);
+        printf("  %-50s %9.1f %9.3f %9.1f\n", nets[i].name, macs / 1e6, ns / 1e6,
+               ns > 0 ? 2 * macs / ns : 0);
+        if (nets[i].net == FL__FACE_NET_DLIB) {
+            dlib = m;
+            whole = ns;
+            macs_all = macs;
+        } else {
+            fl_nn_model_unref(m);
+        }
+    }
+
+    /* part 2: the dlib ResNet's convolutions one by one */
+    for (int i = 0; i < dlib->ir.n_ops; i++) {
+        const struct fl__nn_op *op = &dlib->ir.ops[i];
+        const int *in;
+        struct fl_nn_graph *gr;
+        struct fl__nn_op one;
+        struct fl_nn_model *m;
+        double ns, macs;
+        char key[96];
+        int k, x;
+        if (op->type != FL__NN_OP_CONV && op->type != FL__NN_OP_FC)
+            continue;
+        in = dlib->ir.shape[op->a];
+        gr = fl_nn_graph_new("one");
+        x = fl_nn_input(gr, in[0], in[1], in[2]);
+        one = *op;
+        one.a = x;
+        fl_nn_output(gr, fl__nn_graph_add_op(gr, &one, dlib->ir.blobs[op->wblob].data,
+                                             dlib->ir.blobs[op->bblob].data));
+        m = fl_nn_model_new(gr, &err);
+        if (!m) {
+            printf("  op %d: %s\n", i, err.msg);
+            continue;
+        }
+        macs = (double)fl_nn_model_macs(m, 0, 0);
+        ns = time_model(m, 0, 0, 50);
+        if (n_seq < 128)
+            seq[n_seq] = fl_nn_exec_new(m, 0, 0, FL_NN_BACKEND_XNNPACK, 1, &err);
+        n_seq += n_seq < 128 && seq[n_seq];
+        fl_nn_model_unref(m);
+        if (op->type == FL__NN_OP_FC)
+            snprintf(key, sizeof(key), "fc %d -> %d", op->n2, op->n);
+        else
+            snprintf(key, sizeof(key), "conv %dx%d/%d %3dx%-3d %3d -> %3d", op->kh, op->kw, op->sh,
+                     in[0], in[1], in[2], op->n);
+        for (k = 0; k < n_g && strcmp(g[k].key, key); k++)
+            ;
+        if (k == n_g && n_g < 64) {
+            memset(&g[n_g], 0, sizeof(g[n_g]));
+            snprintf(g[n_g].key, sizeof(g[n_g].key), "%s", key);
+            n_g++;
+        }
+        if (k < n_g) {
+            g[k].ns += ns;
+            g[k].macs += macs;
+            g[k].n++;
+        }
+        sum += ns;
+    }
+    printf("\ndlib ResNet layer by layer (each op alone, CPU ms summed over its repeats)\n");
+    printf("  %-40s %4s %9s %9s %9s\n", "layer (input h x w, cin -> cout)", "n", "MMAC", "ms",
+           "GFLOP/s");
+    for (int k = 0; k < n_g; k++)
+        printf("  %-40s %4d %9.1f %9.3f %9.1f\n", g[k].key, g[k].n, g[k].macs / 1e6, g[k].ns / 1e6,
+               2 * g[k].macs / g[k].ns);
+    printf("  %-40s %4s %9.1f %9.3f %9.1f\n", "sum of convolutions and fc", "", macs_all / 1e6,
+           sum / 1e6, 2 * macs_all / sum);
+    printf("  %-40s %4s %9s %9.3f   (%.0f%% of the net)\n", "the rest (adds, affines, pools, glue)",
+           "", "", (whole - sum) / 1e6, 100 * (whole - sum) / whole);
+    {
+        /* the same one-op models run back to back, as in the net: each
+         * layer's weights are then cold (evicted by the other layers') */
+        uint64_t t[30];
+        for (int r = 0; r < 30; r++) {
+            uint64_t c0 = thread_cpu_ns();
+            for (int k = 0; k < n_seq; k++)
+                fl_nn_exec_run(seq[k], NULL);
+            t[r] = thread_cpu_ns() - c0;
+        }
+        qsort(t, 30, sizeof(t[0]), cmp_u64);
+        printf("  %-40s %4s %9s %9.3f   (the same convolutions run back to back: cold weights)\n",
+               "convolutions in sequence", "", "", (double)t[15] / 1e6);
+        for (int k = 0; k < n_seq; k++)
+            fl_nn_exec_free(seq[k]);
+    }
+    fl_nn_model_unref(dlib);
+    return 0;
+}
