@@ -5,6 +5,8 @@
  */
 #include "facelink.h"
 
+#include "cmd_eval.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -24,6 +26,7 @@ static int cmd_version(int argc, char **argv)
 
 static const struct command commands[] = {
     {"version", cmd_version, "print the version"},
+    {"eval", fl_cli_eval, "measure accuracy: LFW verification, detection, calibration"},
 };
 
 static void usage(FILE *f)
