@@ -47,6 +47,14 @@ enum fl_eval_scorer {
     FL_EVAL_SCORER_COUNT_
 };
 
+/* What the dlib model is fed (a diagnostic; the API always uses the first). */
+enum fl_eval_align {
+    FL_EVAL_ALIGN_DLIB68 = 0,  /* dlib chip (150, padding 0.25) fitted on the 68 landmarks */
+    FL_EVAL_ALIGN_FACEAPI = 1, /* face-api's own axis-aligned crop (golden/README.md §1) */
+    FL_EVAL_ALIGN_MTCNN5 = 2,  /* dlib chip fitted on MTCNN's five points, not landmark68 */
+    FL_EVAL_ALIGN_COUNT_
+};
+
 /* Short name of a scorer ("dlib", "mobilefacenet", "fused"). */
 FL_API const char *fl_eval_scorer_name(enum fl_eval_scorer s);
 
@@ -62,8 +70,7 @@ struct fl_eval_lfw_opts {
     bool no_plain;          /* with flip: only the flip rows */
     bool centre_crop;       /* when no face is found, embed a fixed centre crop instead
                                of counting an error (off by default; reported) */
-    bool faceapi_crop;      /* diagnostic: feed dlib face-api's own axis-aligned crop
-                               (golden/README.md §1) instead of the dlib chip */
+    enum fl_eval_align dlib_align; /* diagnostic: what the dlib model is fed */
     int pairs_per_block;    /* 0: all; else the first n positive and first n negative
                                pairs of every fold (the `make test` subset) */
     const char *cache_path; /* NULL: none; else embeddings are read from / written to it */

@@ -48,12 +48,14 @@ static void lfw_usage(FILE *f)
 {
     fprintf(f,
             "usage: facelink eval lfw [--images DIR] [--pairs FILE] [--model NAME] [--flip]\n"
-            "                         [--flip-only] [--centre-crop] [--faceapi-crop] [--subset N]\n"
+            "                         [--flip-only] [--centre-crop] [--dlib-align A] [--subset N]\n"
             "                         [--threads N] [--cache FILE] [--models DIR] [--json]\n"
             "  --model dlib|mobilefacenet|fused|all   (default dlib)\n"
             "  --flip         also report test-time flip averaging\n"
             "  --centre-crop  embed a centre crop when no face is detected (default: error)\n"
-            "  --faceapi-crop diagnostic: dlib fed face-api's axis-aligned crop, not the dlib chip\n"
+            "  --dlib-align dlib68|faceapi|mtcnn5   diagnostic: what dlib is fed (default dlib68:\n"
+            "                 the dlib chip on the 68 landmarks; faceapi: face-api's axis-aligned\n"
+            "                 crop; mtcnn5: the dlib chip on MTCNN's five points)\n"
             "  --subset N     the first N positive and N negative pairs of every fold\n"
             "  --cache FILE   keep embeddings in FILE (e.g. build/lfw-embeddings.bin)\n");
 }
@@ -107,8 +109,19 @@ static int eval_lfw(int argc, char **argv)
             o.flip = o.no_plain = true;
         else if (strcmp(a, "--centre-crop") == 0)
             o.centre_crop = true;
-        else if (strcmp(a, "--faceapi-crop") == 0)
-            o.faceapi_crop = true;
+        else if (strcmp(a, "--dlib-align") == 0) {
+            const char *v = opt_value(argc, argv, &i);
+            if (strcmp(v, "dlib68") == 0)
+                o.dlib_align = FL_EVAL_ALIGN_DLIB68;
+            else if (strcmp(v, "faceapi") == 0)
+                o.dlib_align = FL_EVAL_ALIGN_FACEAPI;
+            else if (strcmp(v, "mtcnn5") == 0)
+                o.dlib_align = FL_EVAL_ALIGN_MTCNN5;
+            else {
+                fprintf(stderr, "facelink eval lfw: unknown alignment '%s'\n", v);
+                return 2;
+            }
+        }
         else if (strcmp(a, "--json") == 0)
             json = true;
         else if (strcmp(a, "--model") == 0) {

@@ -265,7 +265,7 @@ enum fl_status fl_eval_detect(const struct fl_eval_detect_opts *opts,
     if (rc != FL_OK)
         goto out;
     if (opts->lfw_dir) {
-        rc = fl__lfw_set_open(opts->lfw_dir, false, false, &s, err);
+        rc = fl__lfw_set_open(opts->lfw_dir, false, FL_EVAL_ALIGN_DLIB68, &s, err);
         if (rc != FL_OK)
             goto out;
         for (int i = 0; i < s.n_images && rc == FL_OK; i++) {

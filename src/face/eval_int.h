@@ -38,7 +38,7 @@ struct fl__lfw_set {
     float *emb[FL__VAR_COUNT_]; /* per variant: n_images x dim (dim of its model) */
     char *dir;        /* the images folder (owned) */
     bool centre_crop; /* embeddings made with the centre-crop fallback */
-    bool faceapi_crop; /* dlib embeddings from face-api's crop, not the dlib chip */
+    int dlib_align;   /* enum fl_eval_align: what the dlib embeddings were fed */
 };
 
 /* Dimension and face model of a variant. */
@@ -47,7 +47,7 @@ enum fl_face_model fl__eval_var_model(enum fl__eval_var v);
 
 /* List dir (one folder per person, files Name_NNNN.jpg). Returns FL_OK and
  * fills *s (fl__lfw_set_free()), or an error naming the folder. */
-enum fl_status fl__lfw_set_open(const char *dir, bool centre_crop, bool faceapi_crop,
+enum fl_status fl__lfw_set_open(const char *dir, bool centre_crop, int dlib_align,
                                 struct fl__lfw_set *s, struct fl_err *err);
 void fl__lfw_set_free(struct fl__lfw_set *s);
 /* Image index of (name, number 1..), or -1. */

@@ -353,7 +353,7 @@ enum fl_status fl_eval_lfw(const struct fl_eval_lfw_opts *opts, struct fl_eval_l
     enum fl_status rc;
 
     memset(&r, 0, sizeof(r));
-    rc = fl__lfw_set_open(opts->images_dir, opts->centre_crop, opts->faceapi_crop, &s, err);
+    rc = fl__lfw_set_open(opts->images_dir, opts->centre_crop, (int)opts->dlib_align, &s, err);
     if (rc != FL_OK)
         return rc;
     rc = parse_pairs(opts->pairs_path, &s, opts->pairs_per_block, &pairs, &n, &n_folds, err);

@@ -20,6 +20,13 @@
  * are (nearly) left-right symmetric, so the mirrored chip is the aligned chip
  * of the mirrored face.
  *
+ * Alignment diagnostics (enum fl_eval_align; the API always uses the
+ * first): the dlib model can instead be fed face-api's own axis-aligned crop
+ * (golden/README.md §1), or the dlib chip fitted on MTCNN's five points
+ * (a second, independent landmark source; MTCNN is loaded again for them,
+ * one executor per worker). They exist to tell alignment losses from model
+ * losses; the setting is part of the cache key.
+ *
  * Cache (optional; the caller names the file, `make eval` uses
  * build/lfw-embeddings.bin; never committed): a header (magic, version,
  * image count, a hash of the sorted image names, the centre-crop flag, the
@@ -34,6 +41,7 @@
 #include "face/eval_int.h"
 
 #include "core/core.h"
+#include "face/detect.h"
 #include "face/face_int.h"
 #include "img/img.h"
 
@@ -128,7 +136,7 @@ void fl__lfw_set_free(struct fl__lfw_set *s)
     memset(s, 0, sizeof(*s));
 }
 
-enum fl_status fl__lfw_set_open(const char *dir, bool centre_crop, bool faceapi_crop,
+enum fl_status fl__lfw_set_open(const char *dir, bool centre_crop, int dlib_align,
                                 struct fl__lfw_set *s, struct fl_err *err)
 {
     DIR *d = opendir(dir);
@@ -138,7 +146,7 @@ enum fl_status fl__lfw_set_open(const char *dir, bool centre_crop, bool faceapi_
 
     memset(s, 0, sizeof(*s));
     s->centre_crop = centre_crop;
-    s->faceapi_crop = faceapi_crop;
+    s->dlib_align = dlib_align;
     if (!d)
         return fl_err_set(err, FL_ERR_NOT_FOUND, "cannot open the LFW folder %s", dir);
     while ((de = readdir(d)) != NULL) {
@@ -249,7 +257,7 @@ static void fill_header(const struct fl__lfw_set *s, struct cache_header *h)
     h->version = CACHE_VERSION;
     h->n_images = (uint32_t)s->n_images;
     h->names_hash = set_hash(s);
-    h->centre_crop = (uint32_t)s->centre_crop | (uint32_t)s->faceapi_crop << 1;
+    h->centre_crop = (uint32_t)s->centre_crop | (uint32_t)s->dlib_align << 1;
     for (int v = 0; v < FL__VAR_COUNT_; v++)
         h->dims[v] = (uint32_t)fl__eval_var_dim(v);
 }
@@ -422,11 +430,92 @@ struct embed_job {
     struct fl__lfw_set *s;
     const int *todo; /* image indices */
     unsigned var_mask;
+    /* FL_EVAL_ALIGN_MTCNN5 only: MTCNN loaded again for its five points, one
+     * executor per face worker (looked up under mu) */
+    struct fl__mtcnn *mt;
+    pthread_mutex_t mu;
+    int n_mx;
+    struct {
+        const struct fl_face_worker *w;
+        struct fl__mtcnn_exec *x;
+    } mx[64];
 };
 
-/* The centre-crop fallback's box: LFW deep-funneled images put the face at
- * the centre; this square is the mean MTCNN box over LFW's found faces,
- * relative to the image size (measured on the full set, see README). */
+/* This worker's MTCNN executor (made on first use). NULL with err set. */
+static struct fl__mtcnn_exec *job_mtcnn(struct embed_job *j, const struct fl_face_worker *w,
+                                        struct fl_err *err)
+{
+    struct fl__mtcnn_exec *x = NULL;
+    pthread_mutex_lock(&j->mu);
+    for (int k = 0; k < j->n_mx && !x; k++)
+        if (j->mx[k].w == w)
+            x = j->mx[k].x;
+    if (!x && j->n_mx < 64) {
+        x = fl__mtcnn_exec_new(j->mt, FL_NN_BACKEND_XNNPACK, err);
+        if (x) {
+            j->mx[j->n_mx].w = w;
+            j->mx[j->n_mx].x = x;
+            j->n_mx++;
+        }
+    } else if (!x) {
+        fl_err_set(err, FL_ERR_INTERNAL, "too many workers");
+    }
+    pthread_mutex_unlock(&j->mu);
+    return x;
+}
+
+/* MTCNN's five points of the detection nearest the image centre. */
+static enum fl_status mtcnn_pts5(struct embed_job *j, struct fl_face_worker *w,
+                                 const struct fl_image *img, double pts5[10], bool *found,
+                                 struct fl_err *err)
+{
+    struct fl__mtcnn_exec *x = job_mtcnn(j, w, err);
+    struct fl__mtcnn_params p;
+    struct fl__det *d = NULL;
+    int n = 0, best = -1;
+    float best_d2 = 0;
+    enum fl_status rc;
+    *found = false;
+    if (!x)
+        return err ? err->code : FL_ERR_INTERNAL;
+    fl__mtcnn_params_default(img, &p);
+    rc = fl__mtcnn_detect(x, img, &p, &d, &n, err);
+    if (rc != FL_OK)
+        return rc;
+    for (int k = 0; k < n; k++) {
+        float dx = d[k].box.x + 0.5f * d[k].box.w - 0.5f * (float)img->w;
+        float dy = d[k].box.y + 0.5f * d[k].box.h - 0.5f * (float)img->h;
+        if (d[k].has_pts5 && (best < 0 || dx * dx + dy * dy < best_d2)) {
+            best = k;
+            best_d2 = dx * dx + dy * dy;
+        }
+    }
+    if (best >= 0) {
+        for (int k = 0; k < 10; k++)
+            pts5[k] = d[best].pts5[k];
+        *found = true;
+    }
+    fl_free(d);
+    return FL_OK;
+}
+
+/* The dlib chip fitted on five points (MODELS.md's 5-point dlib targets). */
+static enum fl_status dlib_chip_5pt(const struct fl_image *img, const double pts5[10],
+                                    struct fl_image *out, struct fl_err *err)
+{
+    double dst[10], m[6], m23[2][3];
+    fl_face_dlib_chip_5pt(150, 0.25, dst);
+    if (!fl_face_similarity_fit(pts5, dst, 5, m))
+        return fl_err_set(err, FL_ERR_INVALID_ARG, "degenerate five points");
+    for (int k = 0; k < 6; k++)
+        m23[k / 3][k % 3] = m[k];
+    return fl_img_warp_affine_prefilter(img, m23, 150, 150, out, err);
+}
+
+/* The centre-crop fallback's box (off by default): LFW deep-funneled images
+ * put the subject's face at the centre, about 100 by 115 px of the 250 px
+ * image; the box is that region, a little below the middle, scaled to the
+ * image. The landmark net then finds the points inside it. */
 static struct fl_face_box centre_box(int w, int h)
 {
     struct fl_face_box b;
@@ -491,8 +580,8 @@ static enum fl_status faceapi_chip(const struct fl_image *img, const struct fl_f
 
 /* Embed face f of img into every variant in mask for image i. */
 static enum fl_status embed_face(struct fl_face_worker *w, const struct fl_image *img,
-                                 const struct fl_face *f, struct fl__lfw_set *s, int i,
-                                 unsigned mask, struct fl_err *err)
+                                 const struct fl_face *f, const double *pts5,
+                                 struct fl__lfw_set *s, int i, unsigned mask, struct fl_err *err)
 {
     enum fl_status rc = FL_OK;
     for (int m = 0; m < FL_FACE_MODEL_COUNT_; m++) {
@@ -504,8 +593,10 @@ static enum fl_status embed_face(struct fl_face_worker *w, const struct fl_image
         struct fl_image chip = {0};
         if (!(mask & ((1u << plain) | (1u << flip))))
             continue;
-        if (m == FL_FACE_MODEL_DLIB && s->faceapi_crop)
+        if (m == FL_FACE_MODEL_DLIB && s->dlib_align == FL_EVAL_ALIGN_FACEAPI)
             rc = faceapi_chip(img, f, &chip, err);
+        else if (m == FL_FACE_MODEL_DLIB && s->dlib_align == FL_EVAL_ALIGN_MTCNN5)
+            rc = dlib_chip_5pt(img, pts5, &chip, err);
         else
             rc = fl_face_chip(w, img, f, (enum fl_face_model)m, &chip, err);
         if (rc == FL_OK)
@@ -564,14 +655,22 @@ static enum fl_status embed_item(struct fl_face_worker *w, int k, void *ctx, str
         }
     }
     s->have[i] = (uint8_t)((s->have[i] & 0x0fu) | FL__HAVE_DONE);
-    if (best >= 0) {
-        rc = embed_face(w, &img, &faces[best], s, i, j->var_mask, err);
+    if (best >= 0 && s->dlib_align == FL_EVAL_ALIGN_MTCNN5) {
+        double pts5[10];
+        bool ok = false;
+        rc = mtcnn_pts5(j, w, &img, pts5, &ok, err);
+        if (rc == FL_OK && ok)
+            rc = embed_face(w, &img, &faces[best], pts5, s, i, j->var_mask, err);
+        else if (rc == FL_OK)
+            s->have[i] |= FL__HAVE_NOFACE;
+    } else if (best >= 0) {
+        rc = embed_face(w, &img, &faces[best], NULL, s, i, j->var_mask, err);
     } else if (s->centre_crop) {
         memset(&one, 0, sizeof(one));
         one.box = centre_box(img.w, img.h);
         rc = fl__face_landmarks_from_box(w, &img, one.box, one.lm68, err);
         if (rc == FL_OK)
-            rc = embed_face(w, &img, &one, s, i, j->var_mask, err);
+            rc = embed_face(w, &img, &one, NULL, s, i, j->var_mask, err);
         s->have[i] |= FL__HAVE_NOFACE | FL__HAVE_CENTRE;
     } else {
         s->have[i] |= FL__HAVE_NOFACE;
@@ -618,10 +717,26 @@ enum fl_status fl__lfw_set_embed(struct fl__lfw_set *s, const uint8_t *need_img,
         rc = err ? err->code : FL_ERR_INTERNAL;
         goto out;
     }
+    memset(&job, 0, sizeof(job));
     job.s = s;
     job.todo = todo;
     job.var_mask = var_mask;
+    pthread_mutex_init(&job.mu, NULL);
+    if (s->dlib_align == FL_EVAL_ALIGN_MTCNN5) {
+        char dir[4096];
+        snprintf(dir, sizeof(dir), "%s/expo/android/src/main/assets", cfg.models_dir);
+        job.mt = fl__mtcnn_load(dir, err);
+        if (!job.mt) {
+            rc = err ? err->code : FL_ERR_INTERNAL;
+            pthread_mutex_destroy(&job.mu);
+            goto out;
+        }
+    }
     rc = fl__eval_parallel(e, n, threads, embed_item, &job, progress, "embedding", err);
+    for (int k = 0; k < job.n_mx; k++)
+        fl__mtcnn_exec_free(job.mx[k].x);
+    fl__mtcnn_free(job.mt);
+    pthread_mutex_destroy(&job.mu);
     if (rc == FL_OK)
         *n_embedded = n;
 out:
