@@ -44,6 +44,19 @@ static const char *opt_value(int argc, char **argv, int *i)
     return argv[++*i];
 }
 
+/* An integer option value in [0, 100000]; exits with status 2 otherwise. */
+static int opt_int(int argc, char **argv, int *i)
+{
+    const char *name = argv[*i], *v = opt_value(argc, argv, i);
+    char *end;
+    long n = strtol(v, &end, 10);
+    if (*v == 0 || *end != 0 || n < 0 || n > 100000) {
+        fprintf(stderr, "facelink eval: %s wants a number, not '%s'\n", name, v);
+        exit(2);
+    }
+    return (int)n;
+}
+
 static void lfw_usage(FILE *f)
 {
     fprintf(f,
@@ -100,9 +113,9 @@ static int eval_lfw(int argc, char **argv)
         else if (strcmp(a, "--cache") == 0)
             o.cache_path = opt_value(argc, argv, &i);
         else if (strcmp(a, "--threads") == 0)
-            o.threads = atoi(opt_value(argc, argv, &i));
+            o.threads = opt_int(argc, argv, &i);
         else if (strcmp(a, "--subset") == 0)
-            o.pairs_per_block = atoi(opt_value(argc, argv, &i));
+            o.pairs_per_block = opt_int(argc, argv, &i);
         else if (strcmp(a, "--flip") == 0)
             o.flip = true;
         else if (strcmp(a, "--flip-only") == 0)
@@ -201,7 +214,7 @@ static int eval_detect(int argc, char **argv)
         else if (strcmp(a, "--models") == 0)
             o.models_dir = opt_value(argc, argv, &i);
         else if (strcmp(a, "--threads") == 0)
-            o.threads = atoi(opt_value(argc, argv, &i));
+            o.threads = opt_int(argc, argv, &i);
         else if (strcmp(a, "--json") == 0)
             json = true;
         else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
@@ -266,7 +279,7 @@ static int eval_calibrate(int argc, char **argv)
         else if (strcmp(a, "--out") == 0)
             o.out_c_path = opt_value(argc, argv, &i);
         else if (strcmp(a, "--threads") == 0)
-            o.threads = atoi(opt_value(argc, argv, &i));
+            o.threads = opt_int(argc, argv, &i);
         else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             printf("usage: facelink eval calibrate [--images DIR] [--cache FILE] [--out FILE.c]\n"
                    "                               [--threads N] [--models DIR]\n"

@@ -64,7 +64,7 @@ static enum fl_status add_item(struct job *j, enum item_kind kind, const char *p
     it->path = fl_malloc(strlen(path) + 1);
     if (!it->path)
         return fl_err_set(err, FL_ERR_NOMEM, "out of memory");
-    strcpy(it->path, path);
+    memcpy(it->path, path, strlen(path) + 1);
     j->n++;
     if (out)
         *out = it;
@@ -174,7 +174,7 @@ static enum fl_status add_dir(struct job *j, const char *dir, enum item_kind kin
             rc = fl_err_set(err, FL_ERR_NOMEM, "out of memory");
             goto out;
         }
-        strcpy(names[n++], de->d_name);
+        memcpy(names[n++], de->d_name, len + 1);
     }
     if (n)
         qsort(names, (size_t)n, sizeof(*names), cmp_str);

@@ -167,7 +167,7 @@ enum fl_status fl__lfw_set_open(const char *dir, bool centre_crop, int dlib_alig
             rc = fl_err_set(err, FL_ERR_NOMEM, "out of memory");
             goto out;
         }
-        strcpy(s->people[s->n_people++], de->d_name);
+        memcpy(s->people[s->n_people++], de->d_name, strlen(de->d_name) + 1);
     }
     if (s->n_people == 0) {
         rc = fl_err_set(err, FL_ERR_NOT_FOUND, "no person folders in %s", dir);
@@ -181,7 +181,7 @@ enum fl_status fl__lfw_set_open(const char *dir, bool centre_crop, int dlib_alig
         rc = fl_err_set(err, FL_ERR_NOMEM, "out of memory");
         goto out;
     }
-    strcpy(s->dir, dir);
+    memcpy(s->dir, dir, strlen(dir) + 1);
     for (int p = 0; p < s->n_people; p++) {
         s->first[p] = s->n_images;
         s->count[p] = count_images(dir, s->people[p]);
