@@ -276,8 +276,8 @@ enum fl_status fl__lfw_set_load(struct fl__lfw_set *s, const char *path, struct 
     size_t n = 0, off;
     struct cache_header want, got;
     enum fl_status rc = fl_file_read(path, cache_size(s) + 1, &buf, &n, err);
-    if (rc == FL_ERR_NOT_FOUND)
-        return FL_OK;
+    if (rc == FL_ERR_NOT_FOUND || rc == FL_ERR_LIMIT)
+        return FL_OK; /* absent, or too big to be this set's cache: ignored */
     if (rc != FL_OK)
         return rc;
     fill_header(s, &want);
