@@ -595,8 +595,14 @@ static enum fl_status embed_face(struct fl_face_worker *w, const struct fl_image
             continue;
         if (m == FL_FACE_MODEL_DLIB && s->dlib_align == FL_EVAL_ALIGN_FACEAPI)
             rc = faceapi_chip(img, f, &chip, err);
-        else if (m == FL_FACE_MODEL_DLIB && s->dlib_align == FL_EVAL_ALIGN_MTCNN5)
+        else if (m == FL_FACE_MODEL_DLIB && s->dlib_align == FL_EVAL_ALIGN_MTCNN5 && pts5)
             rc = dlib_chip_5pt(img, pts5, &chip, err);
+        else if (m == FL_FACE_MODEL_DLIB && s->dlib_align == FL_EVAL_ALIGN_MTCNN5) {
+            /* the centre crop has no MTCNN points: the five from its 68 landmarks */
+            double p5[10];
+            fl_face_5pt_from_68(f->lm68, p5);
+            rc = dlib_chip_5pt(img, p5, &chip, err);
+        }
         else
             rc = fl_face_chip(w, img, f, (enum fl_face_model)m, &chip, err);
         if (rc == FL_OK)
