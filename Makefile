@@ -44,6 +44,9 @@ BIN     := $(BUILD)/facelink
 TESTS   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 TEST_HELPERS := $(wildcard tests/helpers/*.c)
 BENCHES := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_REPLAY := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz-replay/%,$(FUZZ_SRC))
+FUZZ_BIN := $(patsubst tests/fuzz/%.c,build-fuzz/%,$(FUZZ_SRC))
 
 all: $(BIN)
 
@@ -70,11 +73,29 @@ $(BUILD)/bench/%: bench/%.c $(LIB)
 	$(CC) $(CFLAGS) $< $(LIB) $(LDFLAGS) $(LDLIBS) -o $@
 
 benches: $(BENCHES)
+# Fuzz targets: replayed over their corpus in `make test` (any compiler);
+# `make fuzz` builds them with libFuzzer (clang), `make fuzz-quick` runs each 60 s.
+$(BUILD)/fuzz-replay/%: tests/fuzz/%.c tests/fuzz/standalone_main.c $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $< tests/fuzz/standalone_main.c $(LIB) $(LDFLAGS) $(LDLIBS) -o $@
+
+FUZZ_CFLAGS := -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -D_POSIX_C_SOURCE=200809L \
+               -D_DEFAULT_SOURCE -Iinclude -Isrc $(PKG_CFLAGS)
+build-fuzz/%: tests/fuzz/%.c $(LIB_SRC)
+	@mkdir -p $(@D)
+	clang $(FUZZ_CFLAGS) $< $(LIB_SRC) $(LDLIBS) -o $@
+
+fuzz: $(FUZZ_BIN)
+
+fuzz-quick: fuzz
+	@for t in $(FUZZ_BIN); do n=$$(basename $$t); c=tests/fuzz/corpus/$${n#fuzz_}; \
+	  mkdir -p build-fuzz/corpus/$$n; echo "== $$n"; \
+	  $$t -max_total_time=60 build-fuzz/corpus/$$n $$c || exit 1; done
 
 setup:
 	@scripts/setup
 
-tests: $(TESTS) $(BIN)
+tests: $(TESTS) $(BIN) $(FUZZ_REPLAY)
 
 # Every test binary and script; tests/run prints the total as the last line.
 test: setup
@@ -100,5 +121,5 @@ lint:
 clean:
 	rm -rf build build-*
 
-.PHONY: all setup tests test run eval bench benches lint clean
+.PHONY: all setup tests test run eval bench benches lint fuzz fuzz-quick clean
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)

@@ -87,6 +87,12 @@ FL_API enum fl_status fl_err_set(struct fl_err *err, enum fl_status code, const 
 /* Reset err to FL_OK with an empty message. err may be NULL. */
 FL_API void fl_err_clear(struct fl_err *err);
 
+/* One-time process set-up (jansson's allocator, CPU detection). Call it
+ * before any other call, and before using jansson yourself: JSON values made
+ * after it are freed by the library's allocator (strings from json_dumps()
+ * then go to fl_free_string()). Safe to call more than once. */
+FL_API void fl_init(void);
+
 /* Library version string, e.g. "0.1.0". */
 FL_API const char *fl_version(void);
 
@@ -106,6 +112,8 @@ struct fl_service_config {
     const char *region;        /* for ARNs (NULL: "us-east-1") */
     const char *account_id;    /* for ARNs (NULL: "000000000000") */
     int n_workers;             /* threads that will call fl_service_call (sizes pools) */
+    int no_store;              /* 1: no data dir and no database; only the operations on
+                                  images alone (DetectFaces, CompareFaces, EmbedFaces) */
 };
 
 /* Open the service (creates data_dir if needed). NULL with err set on failure. */
@@ -126,6 +134,17 @@ FL_API enum fl_status fl_service_call(struct fl_service *svc, const char *target
                                       size_t *out_len, struct fl_err *err);
 /* Free a string returned by the library. NULL is a no-op. */
 FL_API void fl_free_string(char *s);
+
+/* ============================== Small helpers ============================== */
+
+/* Read the file at path (at most max_bytes) into a fresh buffer: *out_bytes
+ * (free with fl_free_string()) and *out_len. FL_ERR_NOT_FOUND, FL_ERR_IO,
+ * or FL_ERR_LIMIT when larger. */
+FL_API enum fl_status fl_read_file(const char *path, size_t max_bytes, char **out_bytes,
+                                   size_t *out_len, struct fl_err *err);
+/* Standard padded base64 of n bytes, as AWS JSON carries blobs (Image.Bytes).
+ * A fresh NUL-terminated string (fl_free_string()), or NULL when out of memory. */
+FL_API char *fl_base64(const void *p, size_t n);
 
 #ifdef __cplusplus
 }

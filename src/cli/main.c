@@ -24,8 +24,17 @@ static int cmd_version(int argc, char **argv)
     return 0;
 }
 
+int fl_cli_serve(int argc, char **argv);   /* cmd_serve.c */
+int fl_cli_detect(int argc, char **argv);  /* cmd_face.c */
+int fl_cli_embed(int argc, char **argv);   /* cmd_face.c */
+int fl_cli_compare(int argc, char **argv); /* cmd_face.c */
+
 static const struct command commands[] = {
     {"version", cmd_version, "print the version"},
+    {"serve", fl_cli_serve, "run the HTTP server (Rekognition API)"},
+    {"detect", fl_cli_detect, "detect faces in an image (DetectFaces JSON)"},
+    {"embed", fl_cli_embed, "faces of an image with their embeddings (EmbedFaces JSON)"},
+    {"compare", fl_cli_compare, "compare the largest face of one image with another's (CompareFaces JSON)"},
     {"eval", fl_cli_eval, "measure accuracy: LFW verification, detection, calibration"},
 };
 
@@ -39,6 +48,7 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+    fl_init();
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;

@@ -4,9 +4,12 @@
  *
  * The HTTP statuses follow ../shared/spec/rekognition_face_ops.json (errors.*
  * .http_status): every client error is 400 except ThrottlingException and
- * InternalServerError (500); the SigV4 failures follow what AWS JSON services
- * answer (403 for a bad signature or unknown key, 400 for a missing or
- * incomplete one). tests/unit/test_core.c checks every exception name that
+ * InternalServerError (500); the SigV4 failures follow what AWS JSON 1.x
+ * services answer: 400 for all four (observed: Rekognition answers
+ * InvalidSignatureException "Signature expired" with 400 Bad Request,
+ * aws/aws-sdk-php#1780; DynamoDB, Cognito and ECS answer
+ * UnrecognizedClientException with 400; 403 is the REST/Query protocols'
+ * status, e.g. Lambda). tests/unit/test_core.c checks every exception name that
  * the spec knows against the spec file.
  */
 #include "core/core.h"
@@ -40,10 +43,10 @@ static const struct status_row status_table[] = {
     [FL_ERR_THROUGHPUT]          = {"throughput exceeded", "ProvisionedThroughputExceededException", 400},
     [FL_ERR_UNKNOWN_OPERATION]   = {"unknown operation", "UnknownOperationException", 400},
     [FL_ERR_SERIALIZATION]       = {"malformed request", "SerializationException", 400},
-    [FL_ERR_AUTH_MISSING]        = {"missing authentication", "MissingAuthenticationTokenException", 403},
+    [FL_ERR_AUTH_MISSING]        = {"missing authentication", "MissingAuthenticationTokenException", 400},
     [FL_ERR_AUTH_INCOMPLETE]     = {"incomplete signature", "IncompleteSignatureException", 400},
-    [FL_ERR_AUTH_SIGNATURE]      = {"invalid signature", "InvalidSignatureException", 403},
-    [FL_ERR_AUTH_UNKNOWN_KEY]    = {"unknown access key", "UnrecognizedClientException", 403},
+    [FL_ERR_AUTH_SIGNATURE]      = {"invalid signature", "InvalidSignatureException", 400},
+    [FL_ERR_AUTH_UNKNOWN_KEY]    = {"unknown access key", "UnrecognizedClientException", 400},
     [FL_ERR_CORRUPT]             = {"corrupt data", "InternalServerError", 500},
     [FL_ERR_IO]                  = {"i/o error", "InternalServerError", 500},
     [FL_ERR_STORE]               = {"storage error", "InternalServerError", 500},

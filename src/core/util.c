@@ -306,3 +306,8 @@ void fl_core_init(void)
 {
     pthread_once(&core_once, core_init_once);
 }
+
+void fl_init(void)
+{
+    fl_core_init();
+}

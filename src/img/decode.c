@@ -52,18 +52,22 @@ enum fl_img_format fl_img_sniff(const uint8_t *buf, size_t n)
 const char *fl_img_format_name(enum fl_img_format f)
 {
     switch (f) {
-    case FL_IMG_FORMAT_JPEG: return "jpeg";
-    case FL_IMG_FORMAT_PNG: return "png";
-    case FL_IMG_FORMAT_WEBP: return "webp";
-    default: return "unknown";
+    case FL_IMG_FORMAT_JPEG:
+        return "jpeg";
+    case FL_IMG_FORMAT_PNG:
+        return "png";
+    case FL_IMG_FORMAT_WEBP:
+        return "webp";
+    default:
+        return "unknown";
     }
 }
 
 /* Steps 1-5 of the essay: sniff, header, byte and pixel caps. Fills *fmt and
  * *hdr on success. */
-static enum fl_status read_header(const uint8_t *buf, size_t n,
-                                  const struct fl_img_decode_opts *o, enum fl_img_format *fmt,
-                                  struct fl__img_header *hdr, struct fl_err *err)
+static enum fl_status read_header(const uint8_t *buf, size_t n, const struct fl_img_decode_opts *o,
+                                  enum fl_img_format *fmt, struct fl__img_header *hdr,
+                                  struct fl_err *err)
 {
     enum fl_status rc;
     uint64_t pixels;
@@ -77,9 +81,15 @@ static enum fl_status read_header(const uint8_t *buf, size_t n,
     hdr->orientation = 1;
     *fmt = fl_img_sniff(buf, n);
     switch (*fmt) {
-    case FL_IMG_FORMAT_JPEG: rc = fl__img_jpeg_header(buf, n, hdr, err); break;
-    case FL_IMG_FORMAT_PNG: rc = fl__img_png_header(buf, n, hdr, err); break;
-    case FL_IMG_FORMAT_WEBP: rc = fl__img_webp_header(buf, n, hdr, err); break;
+    case FL_IMG_FORMAT_JPEG:
+        rc = fl__img_jpeg_header(buf, n, hdr, err);
+        break;
+    case FL_IMG_FORMAT_PNG:
+        rc = fl__img_png_header(buf, n, hdr, err);
+        break;
+    case FL_IMG_FORMAT_WEBP:
+        rc = fl__img_webp_header(buf, n, hdr, err);
+        break;
     default:
         return fl_err_set(err, FL_ERR_IMAGE_FORMAT,
                           "unsupported image format; expected JPEG or PNG (or WebP)");
@@ -99,9 +109,8 @@ static enum fl_status read_header(const uint8_t *buf, size_t n,
     pixels = (uint64_t)hdr->w * (uint64_t)hdr->h;
     if (pixels > o->max_pixels)
         return fl_err_set(err, FL_ERR_IMAGE_TOO_LARGE,
-                          "image declares %dx%d pixels (%llu); the maximum is %llu pixels",
-                          hdr->w, hdr->h, (unsigned long long)pixels,
-                          (unsigned long long)o->max_pixels);
+                          "image declares %dx%d pixels (%llu); the maximum is %llu pixels", hdr->w,
+                          hdr->h, (unsigned long long)pixels, (unsigned long long)o->max_pixels);
     return FL_OK;
 }
 
@@ -138,8 +147,7 @@ enum fl_status fl_img_probe(const uint8_t *buf, size_t n, const struct fl_img_de
 }
 
 enum fl_status fl_img_decode(const uint8_t *buf, size_t n, const struct fl_img_decode_opts *opts,
-                             struct fl_image *out, struct fl_img_info *out_info,
-                             struct fl_err *err)
+                             struct fl_image *out, struct fl_img_info *out_info, struct fl_err *err)
 {
     struct fl_img_decode_opts defaults;
     struct fl__img_header hdr;
@@ -166,9 +174,14 @@ enum fl_status fl_img_decode(const uint8_t *buf, size_t n, const struct fl_img_d
     case FL_IMG_FORMAT_JPEG:
         rc = fl__img_jpeg_decode(buf, n, &hdr, opts->max_side, &raw, &snum, &sden, err);
         break;
-    case FL_IMG_FORMAT_PNG: rc = fl__img_png_decode(buf, n, &hdr, &raw, err); break;
-    case FL_IMG_FORMAT_WEBP: rc = fl__img_webp_decode(buf, n, &hdr, &raw, err); break;
-    default: rc = fl_err_set(err, FL_ERR_INTERNAL, "img: format %d not dispatched", (int)fmt);
+    case FL_IMG_FORMAT_PNG:
+        rc = fl__img_png_decode(buf, n, &hdr, &raw, err);
+        break;
+    case FL_IMG_FORMAT_WEBP:
+        rc = fl__img_webp_decode(buf, n, &hdr, &raw, err);
+        break;
+    default:
+        rc = fl_err_set(err, FL_ERR_INTERNAL, "img: format %d not dispatched", (int)fmt);
     }
     if (rc != FL_OK)
         goto out;

@@ -78,7 +78,7 @@ int fl__img_jpeg_exif_orientation(const uint8_t *buf, size_t n)
         uint8_t m;
         size_t len;
         if (buf[pos] != 0xff)
-            return 1; /* not at a marker: malformed, give up */
+            return 1;                       /* not at a marker: malformed, give up */
         while (pos < n && buf[pos] == 0xff) /* fill bytes */
             pos++;
         if (pos >= n)

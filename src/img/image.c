@@ -16,7 +16,6 @@
  */
 #include "img/img_int.h"
 
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -80,14 +79,15 @@ void fl_image_f32_free(struct fl_image_f32 *img)
     memset(img, 0, sizeof(*img));
 }
 
-/* Round half up and clamp to 0..255; NaN -> 0. */
+/* Round half up and clamp to 0..255; NaN -> 0. v + 0.5 is positive where
+ * it is converted, so truncation is floor (no libm call). */
 static uint8_t f32_to_u8(float v)
 {
-    double r;
     if (!(v > 0.0f))
         return 0;
-    r = floor((double)v + 0.5);
-    return r >= 255.0 ? 255 : (uint8_t)r;
+    if (v >= 254.5f)
+        return 255;
+    return (uint8_t)(int)((double)v + 0.5);
 }
 
 enum fl_status fl_image_f32_to_u8(const struct fl_image_f32 *src, struct fl_image *out,
@@ -128,14 +128,38 @@ void fl__img_rgba_over_black(const uint8_t *rgba, int w, int h, struct fl_image 
 static void orient_src(int o, int x, int y, int W, int H, int *sx, int *sy)
 {
     switch (o) {
-    case 2: *sx = W - 1 - x; *sy = y; break;
-    case 3: *sx = W - 1 - x; *sy = H - 1 - y; break;
-    case 4: *sx = x; *sy = H - 1 - y; break;
-    case 5: *sx = y; *sy = x; break;
-    case 6: *sx = y; *sy = H - 1 - x; break;
-    case 7: *sx = W - 1 - y; *sy = H - 1 - x; break;
-    case 8: *sx = W - 1 - y; *sy = x; break;
-    default: *sx = x; *sy = y; break;
+    case 2:
+        *sx = W - 1 - x;
+        *sy = y;
+        break;
+    case 3:
+        *sx = W - 1 - x;
+        *sy = H - 1 - y;
+        break;
+    case 4:
+        *sx = x;
+        *sy = H - 1 - y;
+        break;
+    case 5:
+        *sx = y;
+        *sy = x;
+        break;
+    case 6:
+        *sx = y;
+        *sy = H - 1 - x;
+        break;
+    case 7:
+        *sx = W - 1 - y;
+        *sy = H - 1 - x;
+        break;
+    case 8:
+        *sx = W - 1 - y;
+        *sy = x;
+        break;
+    default:
+        *sx = x;
+        *sy = y;
+        break;
     }
 }
 
@@ -205,6 +229,6 @@ enum fl_status fl_img_crop_square(const struct fl_image *src, int x, int y, int 
     int before = centred ? d - (d + 1) / 2 : 0; /* round(d/2) = (d+1)/2 goes after */
     if (w < 1 || h < 1)
         return fl_err_set(err, FL_ERR_INVALID_ARG, "crop size %dx%d is empty", w, h);
-    return fl_img_crop_pad(src, x, y, w, h, side, side, w < h ? before : 0, h < w ? before : 0,
-                           out, err);
+    return fl_img_crop_pad(src, x, y, w, h, side, side, w < h ? before : 0, h < w ? before : 0, out,
+                           err);
 }

@@ -71,9 +71,9 @@ enum fl_img_format {
     FL_IMG_FORMAT_WEBP = 3,
 };
 
-#define FL_IMG_DEFAULT_MAX_BYTES ((size_t)5 * 1024 * 1024) /* Rekognition's 5 MB Bytes cap */
-#define FL_IMG_DEFAULT_MAX_PIXELS ((uint64_t)40000000)     /* 40 megapixels, from the header */
-#define FL_IMG_DEFAULT_MIN_SIDE 80                         /* Rekognition's minimum 80x80 */
+#define FL_IMG_DEFAULT_MAX_BYTES  ((size_t)5 * 1024 * 1024) /* Rekognition's 5 MB Bytes cap */
+#define FL_IMG_DEFAULT_MAX_PIXELS ((uint64_t)40000000)      /* 40 megapixels, from the header */
+#define FL_IMG_DEFAULT_MIN_SIDE   80                        /* Rekognition's minimum 80x80 */
 
 /* Decode options. Start from fl_img_decode_opts_default(). */
 struct fl_img_decode_opts {
@@ -88,10 +88,10 @@ struct fl_img_decode_opts {
 /* What the decoder saw. */
 struct fl_img_info {
     enum fl_img_format format;
-    int stored_w, stored_h; /* dimensions declared in the file (before scaling/orientation) */
-    int orientation;        /* EXIF orientation 1..8 (1 when absent, corrupt, or not JPEG) */
+    int stored_w, stored_h;     /* dimensions declared in the file (before scaling/orientation) */
+    int orientation;            /* EXIF orientation 1..8 (1 when absent, corrupt, or not JPEG) */
     int scale_num, scale_denom; /* DCT scale applied (1/1 when none) */
-    bool had_alpha;         /* alpha was present and composited over black */
+    bool had_alpha;             /* alpha was present and composited over black */
 };
 
 /* Fill opts with the defaults above (max_side 0, orientation applied). */

@@ -12,10 +12,10 @@
 
 /* Declared geometry of a file, filled by the *_header functions. */
 struct fl__img_header {
-    int w, h;         /* stored dimensions */
-    int orientation;  /* EXIF 1..8 (JPEG only; 1 otherwise) */
-    bool has_alpha;   /* PNG/WebP alpha (or PNG tRNS) */
-    int jpeg_cs;      /* TurboJPEG colourspace (JPEG only) */
+    int w, h;        /* stored dimensions */
+    int orientation; /* EXIF 1..8 (JPEG only; 1 otherwise) */
+    bool has_alpha;  /* PNG/WebP alpha (or PNG tRNS) */
+    int jpeg_cs;     /* TurboJPEG colourspace (JPEG only) */
 };
 
 /* Header readers: fill *hdr from buf[0..n). FL_ERR_IMAGE_FORMAT on corrupt or

@@ -44,8 +44,7 @@ enum fl_status fl__img_jpeg_header(const uint8_t *buf, size_t n, struct fl__img_
     if (!tj)
         return fl_err_set(err, FL_ERR_NOMEM, "jpeg: cannot create a decoder");
     if (tjDecompressHeader3(tj, buf, (unsigned long)n, &w, &h, &subsamp, &cs) != 0) {
-        rc = fl_err_set(err, FL_ERR_IMAGE_FORMAT, "jpeg: invalid header: %s",
-                        tjGetErrorStr2(tj));
+        rc = fl_err_set(err, FL_ERR_IMAGE_FORMAT, "jpeg: invalid header: %s", tjGetErrorStr2(tj));
         goto out;
     }
     hdr->w = w;

@@ -28,12 +28,15 @@
 #include <math.h>
 #include <string.h>
 
+/* Round half up and clamp. v + 0.5 is positive here, so the int conversion
+ * (truncation) is floor; floorf would be a libm call without SSE4.1. */
 static uint8_t round_u8(float v)
 {
     if (!(v > 0.0f))
         return 0;
-    v = floorf(v + 0.5f);
-    return v >= 255.0f ? 255 : (uint8_t)v;
+    if (v >= 254.5f)
+        return 255;
+    return (uint8_t)(int)(v + 0.5f);
 }
 
 static enum fl_status check_resize_args(const struct fl_image *src, int out_w, int out_h,

@@ -44,12 +44,14 @@ static bool invert_affine(const double m[2][3], double inv[2][3])
     return true;
 }
 
+/* Round half up and clamp (truncation of a positive value is floor). */
 static uint8_t round_u8d(double v)
 {
     if (!(v > 0.0))
         return 0;
-    v = floor(v + 0.5);
-    return v >= 255.0 ? 255 : (uint8_t)v;
+    if (v >= 254.5)
+        return 255;
+    return (uint8_t)(int)(v + 0.5);
 }
 
 enum fl_status fl_img_warp_affine(const struct fl_image *src, const double m[2][3], int out_w,
@@ -77,8 +79,7 @@ enum fl_status fl_img_warp_affine(const struct fl_image *src, const double m[2][
             const uint8_t *p00, *p10, *p01, *p11;
             /* Far outside (or NaN): all four neighbours are out, result 0;
              * this also keeps the long conversion below in range. */
-            if (!(sx > -2.0 && sy > -2.0 && sx < (double)src->w + 1.0 &&
-                  sy < (double)src->h + 1.0))
+            if (!(sx > -2.0 && sy > -2.0 && sx < (double)src->w + 1.0 && sy < (double)src->h + 1.0))
                 continue;
             fx0 = floor(sx);
             fy0 = floor(sy);
@@ -87,13 +88,17 @@ enum fl_status fl_img_warp_affine(const struct fl_image *src, const double m[2][
             fx = sx - fx0;
             fy = sy - fy0;
             p00 = (x0 >= 0 && y0 >= 0 && x0 < src->w && y0 < src->h)
-                      ? fl_image_at(src, (int)x0, (int)y0) : zero;
+                      ? fl_image_at(src, (int)x0, (int)y0)
+                      : zero;
             p10 = (x0 + 1 >= 0 && y0 >= 0 && x0 + 1 < src->w && y0 < src->h)
-                      ? fl_image_at(src, (int)x0 + 1, (int)y0) : zero;
+                      ? fl_image_at(src, (int)x0 + 1, (int)y0)
+                      : zero;
             p01 = (x0 >= 0 && y0 + 1 >= 0 && x0 < src->w && y0 + 1 < src->h)
-                      ? fl_image_at(src, (int)x0, (int)y0 + 1) : zero;
+                      ? fl_image_at(src, (int)x0, (int)y0 + 1)
+                      : zero;
             p11 = (x0 + 1 >= 0 && y0 + 1 >= 0 && x0 + 1 < src->w && y0 + 1 < src->h)
-                      ? fl_image_at(src, (int)x0 + 1, (int)y0 + 1) : zero;
+                      ? fl_image_at(src, (int)x0 + 1, (int)y0 + 1)
+                      : zero;
             for (int c = 0; c < 3; c++) {
                 double top = (1.0 - fx) * p00[c] + fx * p10[c];
                 double bot = (1.0 - fx) * p01[c] + fx * p11[c];

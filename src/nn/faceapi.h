@@ -52,13 +52,13 @@ enum fl_nn_faceapi_dtype {
 
 /* One tensor of a manifest. Plain value type; the weights object owns it. */
 struct fl_nn_faceapi_tensor {
-    const char *name;              /* owned by the weights object */
-    int rank;                      /* 0..FL_NN_FACEAPI_MAX_RANK */
+    const char *name;                  /* owned by the weights object */
+    int rank;                          /* 0..FL_NN_FACEAPI_MAX_RANK */
     int shape[FL_NN_FACEAPI_MAX_RANK]; /* dims, rank of them used */
-    size_t n;                      /* element count (product of shape; 1 for rank 0) */
+    size_t n;                          /* element count (product of shape; 1 for rank 0) */
     enum fl_nn_faceapi_dtype dtype;
-    const float *f32;              /* n values when dtype is F32, else NULL */
-    const int32_t *i32;            /* n values when dtype is I32, else NULL */
+    const float *f32;   /* n values when dtype is F32, else NULL */
+    const int32_t *i32; /* n values when dtype is I32, else NULL */
 };
 
 struct fl_nn_faceapi_weights;
@@ -99,13 +99,13 @@ const char *fl_nn_faceapi_weights_sha256(const struct fl_nn_faceapi_weights *w);
 /* ================================ Builders ================================ */
 
 enum fl_nn_faceapi_net {
-    FL_NN_FACEAPI_RECOGNITION = 0,    /* dlib ResNet-29: 150x150x3 -> {1,1,128} */
-    FL_NN_FACEAPI_LANDMARK68 = 1,     /* 112x112x3 -> {1,1,136} (x0,y0,...) in [0,1] */
-    FL_NN_FACEAPI_LANDMARK68_TINY = 2,/* 112x112x3 -> {1,1,136} */
-    FL_NN_FACEAPI_AGE_GENDER = 3,     /* 112x112x3 -> 0: {1,1,1} age, 1: {1,1,2} gender logits */
-    FL_NN_FACEAPI_EXPRESSION = 4,     /* 112x112x3 -> {1,1,7} logits */
-    FL_NN_FACEAPI_SSD = 5,            /* 512x512x3 -> 0..5 box encodings, 6..11 class logits */
-    FL_NN_FACEAPI_TINY_DETECTOR = 6,  /* SxSx3 (S % 32 == 0) -> {S/32,S/32,25} */
+    FL_NN_FACEAPI_RECOGNITION = 0,     /* dlib ResNet-29: 150x150x3 -> {1,1,128} */
+    FL_NN_FACEAPI_LANDMARK68 = 1,      /* 112x112x3 -> {1,1,136} (x0,y0,...) in [0,1] */
+    FL_NN_FACEAPI_LANDMARK68_TINY = 2, /* 112x112x3 -> {1,1,136} */
+    FL_NN_FACEAPI_AGE_GENDER = 3,      /* 112x112x3 -> 0: {1,1,1} age, 1: {1,1,2} gender logits */
+    FL_NN_FACEAPI_EXPRESSION = 4,      /* 112x112x3 -> {1,1,7} logits */
+    FL_NN_FACEAPI_SSD = 5,             /* 512x512x3 -> 0..5 box encodings, 6..11 class logits */
+    FL_NN_FACEAPI_TINY_DETECTOR = 6,   /* SxSx3 (face-api: S % 32 == 0) -> {S/32,S/32,25} */
     FL_NN_FACEAPI_NET_COUNT_
 };
 
@@ -119,8 +119,7 @@ const char *fl_nn_faceapi_net_stem(enum fl_nn_faceapi_net net);
  * failure with err set. The caller owns the returned reference
  * (fl_nn_model_unref()). The weights may be freed afterwards. */
 struct fl_nn_model *fl_nn_faceapi_build(enum fl_nn_faceapi_net net,
-                                        const struct fl_nn_faceapi_weights *w,
-                                        struct fl_err *err);
+                                        const struct fl_nn_faceapi_weights *w, struct fl_err *err);
 /* Convenience: load "<model_dir>/<stem>-weights_manifest.json" and build. */
 struct fl_nn_model *fl_nn_faceapi_load(enum fl_nn_faceapi_net net, const char *model_dir,
                                        struct fl_err *err);
@@ -140,12 +139,12 @@ enum fl_status fl_nn_faceapi_prep_get(const struct fl_nn_model *m,
                                       struct fl_nn_faceapi_prep *out_prep, struct fl_err *err);
 /* Normalise n_pixels packed RGB pixels (3 values each) into out (3 floats
  * each), in float32 with face-api's operation order. out may not alias in. */
-void fl_nn_faceapi_prep_u8(const struct fl_nn_faceapi_prep *p, const uint8_t *rgb,
-                           size_t n_pixels, float *out);
+void fl_nn_faceapi_prep_u8(const struct fl_nn_faceapi_prep *p, const uint8_t *rgb, size_t n_pixels,
+                           float *out);
 /* The same for float RGB in 0..255 (face-api's unrounded crops). out may
  * equal rgb (in place). */
-void fl_nn_faceapi_prep_f32(const struct fl_nn_faceapi_prep *p, const float *rgb,
-                            size_t n_pixels, float *out);
+void fl_nn_faceapi_prep_f32(const struct fl_nn_faceapi_prep *p, const float *rgb, size_t n_pixels,
+                            float *out);
 
 /* ============================ SSD post-processing ============================ */
 
@@ -164,5 +163,27 @@ enum fl_status fl_nn_faceapi_ssd_anchors(const struct fl_nn_model *m, float *out
  * executor's outputs do not have the SSD shapes. */
 enum fl_status fl_nn_faceapi_ssd_decode(struct fl_nn_exec *e, const float *anchors,
                                         float *out_boxes, float *out_scores, struct fl_err *err);
+
+/* ========================= Tiny detector post-processing ========================= */
+
+/* One decoded cell/anchor of the tiny face detector (TinyYolov2Base
+ * extractBoxes, computed in double as face-api's JavaScript does). The box
+ * is relative to the square net input ([0,1] = S pixels). face-api maps it
+ * to image pixels with the pad-to-square correction factor cf = S /
+ * round(side * S / max(W, H)) per axis: x_px = x * cf_x * W (likewise y,
+ * w, h); non-maximum suppression is the caller's. */
+struct fl_nn_faceapi_tiny_box {
+    double x, y, w, h; /* top-left and size, relative to the input square */
+    double score;      /* sigmoid(conf) */
+    int row, col, anchor;
+};
+
+/* Decode the tiny detector's output grid {g, g, 25} (channel = anchor*5 +
+ * (tx, ty, tw, th, conf)): every cell and anchor whose score is > min_score
+ * (face-api's test) goes to out, in row, column, anchor order, up to cap
+ * entries. Returns the number of candidates, which may exceed cap (then
+ * only the first cap were written). */
+size_t fl_nn_faceapi_tiny_decode(const float *grid, int g, double min_score,
+                                 struct fl_nn_faceapi_tiny_box *out, size_t cap);
 
 #endif /* FL_NN_FACEAPI_H */

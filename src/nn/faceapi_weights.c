@@ -37,11 +37,11 @@
 #include <string.h>
 
 #define MANIFEST_MAX_BYTES ((size_t)16 << 20)
-#define SHARD_MAX_BYTES ((size_t)1 << 30)
-#define MAX_SHARDS 4096
-#define MAX_TENSORS 10000 /* duplicate check is quadratic; face-api nets have < 300 */
-#define MAX_NAME_LEN 1024
-#define MAX_PATH_LEN 4096
+#define SHARD_MAX_BYTES    ((size_t)1 << 30)
+#define MAX_SHARDS         4096
+#define MAX_TENSORS        10000 /* duplicate check is quadratic; face-api nets have < 300 */
+#define MAX_NAME_LEN       1024
+#define MAX_PATH_LEN       4096
 
 struct entry {
     struct fl_nn_faceapi_tensor pub; /* what callers see; pointers below */
@@ -129,6 +129,7 @@ static float half_to_float(uint16_t h)
     return f;
 }
 
+/* Little-endian u32 at p (any alignment). */
 static uint32_t rd_u32le(const uint8_t *p)
 {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
@@ -220,8 +221,7 @@ static enum fl_status count_paths(const json_t *root, size_t *out_n, struct fl_e
                               "faceapi: manifest group %zu lacks paths/weights arrays", gi);
         for (size_t i = 0; i < json_array_size(paths); i++)
             if (!json_is_string(json_array_get(paths, i)))
-                return fl_err_set(err, FL_ERR_CORRUPT, "faceapi: group %zu: path not a string",
-                                  gi);
+                return fl_err_set(err, FL_ERR_CORRUPT, "faceapi: group %zu: path not a string", gi);
         n += json_array_size(paths);
         if (n > MAX_SHARDS)
             return fl_err_set(err, FL_ERR_CORRUPT, "faceapi: too many shards");
@@ -403,6 +403,8 @@ fail:
     return NULL;
 }
 
+/* Parse the manifest text (size-capped); caller json_decref()s. NULL with
+ * err set: CORRUPT for bad JSON, NOMEM when jansson says so. */
 static json_t *parse_json(const char *p, size_t n, struct fl_err *err)
 {
     json_error_t je;
@@ -415,9 +417,10 @@ static json_t *parse_json(const char *p, size_t n, struct fl_err *err)
     }
     fl_json_setup();
     root = json_loadb(p, n, JSON_REJECT_DUPLICATES, &je);
-    if (!root)
-        fl_err_set(err, FL_ERR_CORRUPT, "faceapi: manifest JSON: %s at line %d", je.text,
-                   je.line);
+    if (!root && json_error_code(&je) == json_error_out_of_memory)
+        fl_err_set(err, FL_ERR_NOMEM, "faceapi: out of memory (manifest JSON)");
+    else if (!root)
+        fl_err_set(err, FL_ERR_CORRUPT, "faceapi: manifest JSON: %s at line %d", je.text, je.line);
     return root;
 }
 

@@ -112,11 +112,14 @@ static int add_blob(struct fl_nn_graph *g, const float *src, size_t n, float fil
     size_t bytes;
     if (!grow((void **)&ir->blobs, &ir->cap_blobs, ir->n_blobs, sizeof(*ir->blobs)))
         return fl_nn_graph_fail(g, FL_ERR_NOMEM, "nn: out of memory (blob table)");
-    if (!fl_size_mul(n ? n : 1, sizeof(float), &bytes))
+    /* FL__NN_ALIGN bytes of zeroed slack: XNNPACK's vector kernels may read
+     * a little past the end of static operands (XNN_EXTRA_BYTES) */
+    if (!fl_size_mul(n, sizeof(float), &bytes) || !fl_size_add(bytes, FL__NN_ALIGN, &bytes))
         return fl_nn_graph_fail(g, FL_ERR_INVALID_ARG, "nn: blob too large");
     d = fl_malloc_aligned(bytes, FL__NN_ALIGN);
     if (!d)
         return fl_nn_graph_fail(g, FL_ERR_NOMEM, "nn: out of memory (%zu weights)", n);
+    memset((char *)d + n * sizeof(float), 0, FL__NN_ALIGN);
     if (src) {
         memcpy(d, src, n * sizeof(float));
     } else {
@@ -141,6 +144,7 @@ static const char *const op_names[FL__NN_OP_COUNT_] = {
     [FL__NN_OP_SOFTMAX] = "softmax", [FL__NN_OP_RESIZE] = "resize_bilinear",
 };
 
+/* Human name of an op type for messages ("?" if unknown). */
 static const char *op_name(int type)
 {
     if (type < 0 || type >= FL__NN_OP_COUNT_)
@@ -260,25 +264,24 @@ enum fl_status fl__nn_op_shape(const struct fl__nn_op *op, const int in0[3], con
         return fl_err_set(err, FL_ERR_INTERNAL, "nn: op type %d has no shape rule", op->type);
     }
     if ((!allow_unknown && (oh < 1 || ow < 1)) || oc < 1)
-        return fl_err_set(err, FL_ERR_INVALID_ARG, "nn: %s: empty output %dx%dx%d", nm, oh, ow,
-                          oc);
+        return fl_err_set(err, FL_ERR_INVALID_ARG, "nn: %s: empty output %dx%dx%d", nm, oh, ow, oc);
     if (!allow_unknown && (in0[0] < 1 || in0[1] < 1 || (in1 && (in1[0] < 1 || in1[1] < 1))))
         return fl_err_set(err, FL_ERR_INVALID_ARG, "nn: %s: empty input", nm);
     if (oh > FL__NN_MAX_DIM || ow > FL__NN_MAX_DIM || oc > FL__NN_MAX_DIM)
-        return fl_err_set(err, FL_ERR_INVALID_ARG, "nn: %s: output %dx%dx%d too large", nm, oh,
-                          ow, oc);
+        return fl_err_set(err, FL_ERR_INVALID_ARG, "nn: %s: output %dx%dx%d too large", nm, oh, ow,
+                          oc);
     elems = (size_t)(oh ? oh : 1) * (size_t)(ow ? ow : 1) * (size_t)oc;
     if (elems > FL__NN_MAX_ELEMS)
-        return fl_err_set(err, FL_ERR_INVALID_ARG, "nn: %s: output %dx%dx%d too large", nm, oh,
-                          ow, oc);
+        return fl_err_set(err, FL_ERR_INVALID_ARG, "nn: %s: output %dx%dx%d too large", nm, oh, ow,
+                          oc);
     out[0] = oh;
     out[1] = ow;
     out[2] = oc;
     return FL_OK;
 }
 
-enum fl_status fl__nn_infer_shapes(const struct fl__nn_ir *ir, int in_h, int in_w,
-                                   int (*shapes)[3], struct fl_err *err)
+enum fl_status fl__nn_infer_shapes(const struct fl__nn_ir *ir, int in_h, int in_w, int (*shapes)[3],
+                                   struct fl_err *err)
 {
     for (int v = 0; v < ir->n_ops; v++) {
         const struct fl__nn_op *op = &ir->ops[v];
@@ -287,8 +290,8 @@ enum fl_status fl__nn_infer_shapes(const struct fl__nn_ir *ir, int in_h, int in_
             int h = in_h ? in_h : op->h, w = in_w ? in_w : op->w;
             if ((op->h && h != op->h) || (op->w && w != op->w))
                 return fl_err_set(err, FL_ERR_INVALID_ARG,
-                                  "nn: input size %dx%d differs from the model's fixed %dx%d", h,
-                                  w, op->h, op->w);
+                                  "nn: input size %dx%d differs from the model's fixed %dx%d", h, w,
+                                  op->h, op->w);
             if (h < 1 || w < 1 || h > FL__NN_MAX_DIM || w > FL__NN_MAX_DIM)
                 return fl_err_set(err, FL_ERR_INVALID_ARG,
                                   "nn: input size %dx%d invalid (dynamic inputs need a size)", h,
@@ -301,8 +304,8 @@ enum fl_status fl__nn_infer_shapes(const struct fl__nn_ir *ir, int in_h, int in_
             shapes[v][2] = op->c;
             continue;
         }
-        rc = fl__nn_op_shape(op, shapes[op->a], op->b >= 0 ? shapes[op->b] : NULL, false,
-                             shapes[v], err);
+        rc = fl__nn_op_shape(op, shapes[op->a], op->b >= 0 ? shapes[op->b] : NULL, false, shapes[v],
+                             err);
         if (rc != FL_OK)
             return rc;
     }
@@ -311,6 +314,7 @@ enum fl_status fl__nn_infer_shapes(const struct fl__nn_ir *ir, int in_h, int in_
 
 /* ================================ Builder ================================ */
 
+/* A known activation (LEAKY needs a finite alpha). */
 static bool act_valid(int act, float alpha)
 {
     if (act < FL_NN_ACT_NONE || act > FL_NN_ACT_TANH)
@@ -318,11 +322,11 @@ static bool act_valid(int act, float alpha)
     return act != FL_NN_ACT_LEAKY || isfinite(alpha);
 }
 
+/* Every side in [0, FL__NN_MAX_DIM]. */
 static bool pad_valid(struct fl_nn_pad4 p)
 {
-    return p.top >= 0 && p.left >= 0 && p.bottom >= 0 && p.right >= 0 &&
-           p.top <= FL__NN_MAX_DIM && p.left <= FL__NN_MAX_DIM && p.bottom <= FL__NN_MAX_DIM &&
-           p.right <= FL__NN_MAX_DIM;
+    return p.top >= 0 && p.left >= 0 && p.bottom >= 0 && p.right >= 0 && p.top <= FL__NN_MAX_DIM &&
+           p.left <= FL__NN_MAX_DIM && p.bottom <= FL__NN_MAX_DIM && p.right <= FL__NN_MAX_DIM;
 }
 
 /* Check the op's own parameters (not its inputs). Returns NULL if fine or a
@@ -379,6 +383,7 @@ static const char *check_params(const struct fl__nn_op *op)
     return NULL;
 }
 
+/* Ops with two inputs. */
 static bool is_binary(int type)
 {
     return type == FL__NN_OP_ADD || type == FL__NN_OP_MUL || type == FL__NN_OP_CONCAT;
@@ -439,10 +444,8 @@ int fl__nn_graph_add_op(struct fl_nn_graph *g, const struct fl__nn_op *op_in, co
                                 op_name(op.type));
     if (op.type == FL__NN_OP_PRELU && !w)
         return fl_nn_graph_fail(g, FL_ERR_INVALID_ARG, "nn: prelu: slope missing");
-    if ((op.type == FL__NN_OP_CONV || op.type == FL__NN_OP_DWCONV || op.type == FL__NN_OP_FC) &&
-        !w)
-        return fl_nn_graph_fail(g, FL_ERR_INVALID_ARG, "nn: %s: weights missing",
-                                op_name(op.type));
+    if ((op.type == FL__NN_OP_CONV || op.type == FL__NN_OP_DWCONV || op.type == FL__NN_OP_FC) && !w)
+        return fl_nn_graph_fail(g, FL_ERR_INVALID_ARG, "nn: %s: weights missing", op_name(op.type));
 
     if (!grow((void **)&ir->ops, &ir->cap_ops, ir->n_ops, sizeof(*ir->ops)))
         return fl_nn_graph_fail(g, FL_ERR_NOMEM, "nn: out of memory (op list)");
@@ -479,8 +482,8 @@ int fl_nn_input(struct fl_nn_graph *g, int h, int w, int c)
     ir = &g->ir;
     if (ir->input >= 0)
         return fl_nn_graph_fail(g, FL_ERR_INVALID_ARG, "nn: a graph has exactly one input");
-    if (h < 0 || w < 0 || c < 1 || h > FL__NN_MAX_DIM || w > FL__NN_MAX_DIM ||
-        c > FL__NN_MAX_DIM || (size_t)h * (size_t)w * (size_t)c > FL__NN_MAX_ELEMS)
+    if (h < 0 || w < 0 || c < 1 || h > FL__NN_MAX_DIM || w > FL__NN_MAX_DIM || c > FL__NN_MAX_DIM ||
+        (size_t)h * (size_t)w * (size_t)c > FL__NN_MAX_ELEMS)
         return fl_nn_graph_fail(g, FL_ERR_INVALID_ARG, "nn: input: bad size %dx%dx%d", h, w, c);
     if (!grow((void **)&ir->ops, &ir->cap_ops, ir->n_ops, sizeof(*ir->ops)))
         return fl_nn_graph_fail(g, FL_ERR_NOMEM, "nn: out of memory (op list)");
@@ -522,9 +525,9 @@ static struct fl__nn_op window_op(int type, int x, int kh, int kw, int sh, int s
     return op;
 }
 
-int fl_nn_conv2d(struct fl_nn_graph *g, int x, const float *w, const float *bias, int cout,
-                 int kh, int kw, int stride_h, int stride_w, struct fl_nn_pad4 pad,
-                 enum fl_nn_act act, float act_alpha)
+int fl_nn_conv2d(struct fl_nn_graph *g, int x, const float *w, const float *bias, int cout, int kh,
+                 int kw, int stride_h, int stride_w, struct fl_nn_pad4 pad, enum fl_nn_act act,
+                 float act_alpha)
 {
     struct fl__nn_op op = window_op(FL__NN_OP_CONV, x, kh, kw, stride_h, stride_w, pad);
     op.n = cout;
@@ -558,6 +561,7 @@ int fl_nn_fc(struct fl_nn_graph *g, int x, const float *w, const float *bias, in
     return fl__nn_graph_add_op(g, &op, w, bias);
 }
 
+/* Add an op with no window parameters; see fl__nn_graph_add_op(). */
 static int simple_op(struct fl_nn_graph *g, int type, int a, int b, int act, float alpha,
                      const float *w, const float *bias)
 {
@@ -614,8 +618,7 @@ int fl_nn_global_avgpool(struct fl_nn_graph *g, int x)
     return simple_op(g, FL__NN_OP_GAVGPOOL, x, -1, 0, 0.0f, NULL, NULL);
 }
 
-int fl_nn_pad(struct fl_nn_graph *g, int x, struct fl_nn_pad4 pad, int chan_before,
-              int chan_after)
+int fl_nn_pad(struct fl_nn_graph *g, int x, struct fl_nn_pad4 pad, int chan_before, int chan_after)
 {
     struct fl__nn_op op = {0};
     op.type = FL__NN_OP_PAD;

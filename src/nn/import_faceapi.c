@@ -112,6 +112,7 @@ static struct val fail_corrupt(struct bld *b, const char *what, const char *name
     return BAD;
 }
 
+/* Record an out-of-memory error in the graph; returns BAD. */
 static struct val fail_nomem(struct bld *b)
 {
     fl_nn_graph_fail(b->g, FL_ERR_NOMEM, "faceapi: out of memory");
@@ -301,8 +302,8 @@ static struct val conv_scale(struct bld *b, struct val x, const char *prefix, in
     sb = vec(b, p3, "biases", cout);
     if (!bias || !sw || !sb)
         return BAD;
-    return conv_fold(b, x, fname, bias, sw, sb, stride, pm,
-                     relu ? FL_NN_ACT_RELU : FL_NN_ACT_NONE, 0.0f);
+    return conv_fold(b, x, fname, bias, sw, sb, stride, pm, relu ? FL_NN_ACT_RELU : FL_NN_ACT_NONE,
+                     0.0f);
 }
 
 /* Plain conv + bias: "<prefix>/<fleaf>" and "<prefix>/<bleaf>". */
@@ -360,13 +361,12 @@ static struct val dwconv(struct bld *b, struct val x, const char *fname, const f
         }
         /* [kh][kw][C][1] is nn's [kh][kw][C*1]: only the fold changes values */
         for (size_t i = 0; i < f->n; i++)
-            wt[i] = scale ? (float)((double)f->f32[i] * (double)scale[i % (size_t)c])
-                          : f->f32[i];
+            wt[i] = scale ? (float)((double)f->f32[i] * (double)scale[i % (size_t)c]) : f->f32[i];
         for (int i = 0; i < c; i++)
             bt[i] = shift ? shift[i] : 0.0f;
     }
-    out.id = fl_nn_dwconv2d(b->g, x.id, wt ? wt : f->f32, bt, 1, k, k, stride, stride, p, act,
-                            0.0f);
+    out.id =
+        fl_nn_dwconv2d(b->g, x.id, wt ? wt : f->f32, bt, 1, k, k, stride, stride, p, act, 0.0f);
     fl_free(wt);
     fl_free(bt);
     return out.id < 0 ? BAD : out;
@@ -419,6 +419,7 @@ static struct val fc(struct bld *b, struct val x, const char *wname, const char 
     return out.id < 0 ? BAD : out;
 }
 
+/* x + y (shapes must agree: CORRUPT otherwise), then act. */
 static struct val add(struct bld *b, struct val x, struct val y, enum fl_nn_act act)
 {
     struct val out = x;
@@ -426,14 +427,15 @@ static struct val add(struct bld *b, struct val x, struct val y, enum fl_nn_act 
     if (x.id < 0 || y.id < 0)
         return BAD;
     if (x.h != y.h || x.w != y.w || x.c != y.c) {
-        fl_nn_graph_fail(b->g, FL_ERR_CORRUPT, "faceapi: add of %dx%dx%d and %dx%dx%d", x.h,
-                         x.w, x.c, y.h, y.w, y.c);
+        fl_nn_graph_fail(b->g, FL_ERR_CORRUPT, "faceapi: add of %dx%dx%d and %dx%dx%d", x.h, x.w,
+                         x.c, y.h, y.w, y.c);
         return BAD;
     }
     out.id = fl_nn_add(b->g, x.id, y.id, act, 0.0f);
     return out.id < 0 ? BAD : out;
 }
 
+/* ReLU as its own op (for values also used un-activated). */
 static struct val relu(struct bld *b, struct val x)
 {
     if (x.id < 0)
@@ -442,6 +444,7 @@ static struct val relu(struct bld *b, struct val x)
     return x.id < 0 ? BAD : x;
 }
 
+/* k x k max or average pool with stride s. */
 static struct val pool(struct bld *b, struct val x, bool max, int k, int s, enum padmode pm)
 {
     struct fl_nn_pad4 p;
@@ -455,10 +458,12 @@ static struct val pool(struct bld *b, struct val x, bool max, int k, int s, enum
     }
     if (!win_shape(b, x, k, s, p, x.c, &out, "pool"))
         return BAD;
-    out.id = max ? fl_nn_maxpool(b->g, x.id, k, k, s, s, p) : fl_nn_avgpool(b->g, x.id, k, k, s, s, p);
+    out.id =
+        max ? fl_nn_maxpool(b->g, x.id, k, k, s, s, p) : fl_nn_avgpool(b->g, x.id, k, k, s, s, p);
     return out.id < 0 ? BAD : out;
 }
 
+/* Mark x as the next graph output; returns x (BAD after an error). */
 static struct val set_output(struct bld *b, struct val x)
 {
     if (x.id < 0)
@@ -470,6 +475,7 @@ static struct val set_output(struct bld *b, struct val x)
 
 /* ======================== face_recognition (ResNet-29) ======================== */
 
+/* residualLayer.ts residual: relu(conv2(relu(conv1(x))) + x), convs 3x3 SAME. */
 static struct val residual(struct bld *b, struct val x, const char *prefix)
 {
     char p[256];
@@ -482,6 +488,8 @@ static struct val residual(struct bld *b, struct val x, const char *prefix)
     return add(b, out, x, FL_NN_ACT_RELU);
 }
 
+/* residualLayer.ts residualDown: conv1 3x3 stride 2 VALID, conv2 3x3 SAME,
+ * plus the zero-padded avgPool shortcut (see the top of the file). */
 static struct val residual_down(struct bld *b, struct val x, const char *prefix)
 {
     char p[256];
@@ -512,12 +520,13 @@ static struct val residual_down(struct bld *b, struct val x, const char *prefix)
     return add(b, pooled, out, FL_NN_ACT_RELU);
 }
 
+/* FaceRecognitionNet.forwardInput after normalisation: 150x150x3 -> 128. */
 static void build_recognition(struct bld *b)
 {
     static const char *const blocks[] = {
-        "conv32_1",  "conv32_2",  "conv32_3",  "+conv64_down", "conv64_1",
-        "conv64_2",  "conv64_3",  "+conv128_down", "conv128_1", "conv128_2",
-        "+conv256_down", "conv256_1", "conv256_2", "+conv256_down_out",
+        "conv32_1",      "conv32_2",  "conv32_3",      "+conv64_down",      "conv64_1",
+        "conv64_2",      "conv64_3",  "+conv128_down", "conv128_1",         "conv128_2",
+        "+conv256_down", "conv256_1", "conv256_2",     "+conv256_down_out",
     };
     struct val x = {fl_nn_input(b->g, 150, 150, 3), 150, 150, 3};
 
@@ -564,6 +573,7 @@ static struct val dense_block(struct bld *b, struct val x, const char *prefix, i
                FL_NN_ACT_RELU);
 }
 
+/* (Tiny)FaceFeatureExtractor + FaceProcessor's FC head: 112x112x3 -> fc out. */
 static void build_dense_net(struct bld *b, bool tiny)
 {
     struct val x = {fl_nn_input(b->g, 112, 112, 3), 112, 112, 3};
@@ -583,6 +593,8 @@ static void build_dense_net(struct bld *b, bool tiny)
 
 /* ======================== age_gender (TinyXception) ======================== */
 
+/* TinyXception reductionBlock: two separable convs and a 3x3/2 SAME max
+ * pool, plus a 1x1 stride-2 conv of the (un-activated) input. */
 static struct val reduction_block(struct bld *b, struct val x, const char *prefix, bool act_in)
 {
     char p[256];
@@ -598,6 +610,7 @@ static struct val reduction_block(struct bld *b, struct val x, const char *prefi
     return add(b, out, exp, FL_NN_ACT_NONE);
 }
 
+/* TinyXception mainBlock: three relu + separable conv, plus the input. */
 static struct val main_block(struct bld *b, struct val x, const char *prefix)
 {
     char p[256];
@@ -612,14 +625,14 @@ static struct val main_block(struct bld *b, struct val x, const char *prefix)
     return add(b, out, x, FL_NN_ACT_NONE);
 }
 
+/* AgeGenderNet: TinyXception(2) + avgPool 7/2 + FC age and FC gender. */
 static void build_age_gender(struct bld *b)
 {
     struct val x = {fl_nn_input(b->g, 112, 112, 3), 112, 112, 3}, pooled;
 
     if (x.id < 0)
         return;
-    x = conv_bias(b, x, "entry_flow/conv_in", "filters", "bias", 2, PAD_SAME, FL_NN_ACT_RELU,
-                  0.0f);
+    x = conv_bias(b, x, "entry_flow/conv_in", "filters", "bias", 2, PAD_SAME, FL_NN_ACT_RELU, 0.0f);
     x = reduction_block(b, x, "entry_flow/reduction_block_0", false);
     x = reduction_block(b, x, "entry_flow/reduction_block_1", true);
     x = main_block(b, x, "middle_flow/main_block_0");
@@ -639,8 +652,8 @@ static struct val ssd_pw(struct bld *b, struct val x, const char *scope, int idx
     char p[128];
 
     nm(p, sizeof(p), "%s/Conv2d_%d_pointwise", scope, idx);
-    return conv_bias(b, x, p, "weights", "convolution_bn_offset", stride, PAD_SAME,
-                     FL_NN_ACT_RELU6, 0.0f);
+    return conv_bias(b, x, p, "weights", "convolution_bn_offset", stride, PAD_SAME, FL_NN_ACT_RELU6,
+                     0.0f);
 }
 
 /* depthwiseConvLayer: depthwise 3x3 SAME + batch norm (folded), ReLU6. */
@@ -681,6 +694,8 @@ static struct val ssd_dw(struct bld *b, struct val x, int idx, int stride)
     return out;
 }
 
+/* SsdMobilenetv1.forwardInput up to the box and class predictors, which
+ * become outputs 0-5 (box encodings) and 6-11 (class logits). */
 static void build_ssd(struct bld *b)
 {
     struct val x = {fl_nn_input(b->g, 512, 512, 3), 512, 512, 3}, conv11 = BAD, feat[6];
@@ -710,15 +725,17 @@ static void build_ssd(struct bld *b)
         for (int i = 0; i < 6; i++) {
             char p[128];
             nm(p, sizeof(p), "Prediction/BoxPredictor_%d/%s", i,
-                     kind == 0 ? "BoxEncodingPredictor" : "ClassPredictor");
-            set_output(b, conv_bias(b, feat[i], p, "weights", "biases", 1, PAD_SAME,
-                                    FL_NN_ACT_NONE, 0.0f));
+               kind == 0 ? "BoxEncodingPredictor" : "ClassPredictor");
+            set_output(b, conv_bias(b, feat[i], p, "weights", "biases", 1, PAD_SAME, FL_NN_ACT_NONE,
+                                    0.0f));
         }
     }
 }
 
 /* =========================== tiny_face_detector =========================== */
 
+/* TinyYolov2Base.runMobilenet with TinyFaceDetector's config (7 filter
+ * sizes: conv6/conv7 absent), dynamic input size. */
 static void build_tiny_detector(struct bld *b)
 {
     const float leak = 0.10000000149011612f; /* leaky.ts */
@@ -816,8 +833,7 @@ out:
 }
 
 struct fl_nn_model *fl_nn_faceapi_build(enum fl_nn_faceapi_net net,
-                                        const struct fl_nn_faceapi_weights *w,
-                                        struct fl_err *err)
+                                        const struct fl_nn_faceapi_weights *w, struct fl_err *err)
 {
     const struct net_info *ni;
     struct bld b;
@@ -935,8 +951,8 @@ enum fl_status fl_nn_faceapi_prep_get(const struct fl_nn_model *m,
     return FL_OK;
 }
 
-void fl_nn_faceapi_prep_u8(const struct fl_nn_faceapi_prep *p, const uint8_t *rgb,
-                           size_t n_pixels, float *out)
+void fl_nn_faceapi_prep_u8(const struct fl_nn_faceapi_prep *p, const uint8_t *rgb, size_t n_pixels,
+                           float *out)
 {
     for (size_t i = 0; i < 3 * n_pixels; i++) {
         float v = (float)rgb[i];
@@ -945,8 +961,8 @@ void fl_nn_faceapi_prep_u8(const struct fl_nn_faceapi_prep *p, const uint8_t *rg
     }
 }
 
-void fl_nn_faceapi_prep_f32(const struct fl_nn_faceapi_prep *p, const float *rgb,
-                            size_t n_pixels, float *out)
+void fl_nn_faceapi_prep_f32(const struct fl_nn_faceapi_prep *p, const float *rgb, size_t n_pixels,
+                            float *out)
 {
     for (size_t i = 0; i < 3 * n_pixels; i++) {
         float v = rgb[i];
@@ -1001,8 +1017,7 @@ enum fl_status fl_nn_faceapi_ssd_decode(struct fl_nn_exec *e, const float *ancho
         cls[i] = fl_nn_exec_output(e, 6 + i, cs);
         if (!box[i] || !cls[i] || bs[2] % 4 != 0 || bs[0] != cs[0] || bs[1] != cs[1] ||
             cs[2] != bs[2] / 4 * 3)
-            return fl_err_set(err, FL_ERR_INVALID_ARG, "faceapi: not SSD outputs (output %d)",
-                              i);
+            return fl_err_set(err, FL_ERR_INVALID_ARG, "faceapi: not SSD outputs (output %d)", i);
         n_anchor[i] = bs[0] * bs[1] * (bs[2] / 4);
         total += n_anchor[i];
     }
@@ -1027,4 +1042,45 @@ enum fl_status fl_nn_faceapi_ssd_decode(struct fl_nn_exec *e, const float *ancho
         }
     }
     return FL_OK;
+}
+
+/* ========================= Tiny detector post-processing ========================= */
+
+/* TinyFaceDetector's anchors (tinyFaceDetector/const.ts), in cells. */
+static const double TINY_ANCHORS[5][2] = {
+    {1.603231, 2.094468}, {6.041143, 7.080126}, {2.882459, 3.518061},
+    {4.266906, 5.178857}, {9.041765, 10.66308},
+};
+
+/* face-api's ops/sigmoid, in double. */
+static double sigmoid_d(double x)
+{
+    return 1.0 / (1.0 + exp(-x));
+}
+
+size_t fl_nn_faceapi_tiny_decode(const float *grid, int g, double min_score,
+                                 struct fl_nn_faceapi_tiny_box *out, size_t cap)
+{
+    size_t n = 0;
+
+    for (int row = 0; row < g; row++) {
+        for (int col = 0; col < g; col++) {
+            for (int a = 0; a < 5; a++) {
+                const float *v = grid + ((size_t)row * g + col) * 25 + (size_t)a * 5;
+                double score = sigmoid_d(v[4]), cx, cy, w, h;
+                if (!(score > min_score))
+                    continue;
+                if (n < cap) {
+                    cx = (col + sigmoid_d(v[0])) / g;
+                    cy = (row + sigmoid_d(v[1])) / g;
+                    w = exp(v[2]) * TINY_ANCHORS[a][0] / g;
+                    h = exp(v[3]) * TINY_ANCHORS[a][1] / g;
+                    out[n] = (struct fl_nn_faceapi_tiny_box){cx - w / 2, cy - h / 2, w,   h,
+                                                             score,      row,        col, a};
+                }
+                n++;
+            }
+        }
+    }
+    return n;
 }

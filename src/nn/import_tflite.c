@@ -75,6 +75,7 @@ struct imp {
     int *fold;       /* [n_ops]: 0 none, 1 prelu, 2 softmax */
     int *fold_x;     /* [n_ops]: the pattern's input tensor */
     float **fold_slope; /* [n_ops]: prelu slope [C] (owned) */
+    bool builder_failed; /* a builder call returned -1: its sticky error wins */
 };
 
 static enum fl_status unsupported(struct imp *im, int op_idx, const char *why)
@@ -290,7 +291,7 @@ static int prod_of(const struct imp *im, int t, int code)
 /* Interior tensors of a pattern feed only the pattern. */
 static bool single_use(const struct imp *im, int t)
 {
-    return im->n_cons[t] == 1;
+    return t >= 0 && im->n_cons[t] == 1;
 }
 
 /* Is t = f * min(x, 0) for a per-channel f (c channels)? On success
@@ -352,15 +353,13 @@ static bool neg_part(struct imp *im, int t, int c, float *f, int *x, struct matc
             float s;
             a = im->m->ops[p].in[0];
             b = im->m->ops[p].in[1];
-            if ((q = prod_of(im, b, FL_TFL_ABS)) >= 0 && im->m->ops[q].in[0] == a &&
-                single_use(im, b))
+            if ((q = prod_of(im, b, FL_TFL_ABS)) >= 0 && im->m->ops[q].n_in == 1 &&
+                im->m->ops[q].in[0] == a && single_use(im, b))
                 s = 2.0f, *x = a;
-            else if ((q = prod_of(im, a, FL_TFL_ABS)) >= 0 && im->m->ops[q].in[0] == b &&
-                     single_use(im, a))
+            else if ((q = prod_of(im, a, FL_TFL_ABS)) >= 0 && im->m->ops[q].n_in == 1 &&
+                     im->m->ops[q].in[0] == b && single_use(im, a))
                 s = -2.0f, *x = b;
             else
-                return false;
-            if (im->m->ops[q].n_in != 1)
                 return false;
             for (int i = 0; i < c; i++)
                 f[i] *= s;
@@ -386,7 +385,9 @@ static enum fl_status try_prelu(struct imp *im, int oi)
             return FL_OK;
         c = ot->shape[ot->rank - 1];
     }
-    if (c <= 0)
+    /* The slope needs c values from a constant in the file; a larger c is
+     * a lie of the shape field, and not a match. */
+    if (c <= 0 || c > (1 << 16))
         return FL_OK;
     f = fl_malloc((size_t)c * sizeof(float));
     if (!f)
@@ -548,6 +549,8 @@ static enum fl_status in_val(struct imp *im, int oi, int t, int *out)
 
 static void set_out(struct imp *im, int t, int id, int h, int w, int c)
 {
+    if (id < 0)
+        im->builder_failed = true;
     im->id[t] = id;
     im->shape[t][0] = h;
     im->shape[t][1] = w;
@@ -588,6 +591,8 @@ static enum fl_status emit_conv(struct imp *im, int oi, bool depthwise)
     h = im->shape[op->in[0]][0];
     wd = im->shape[op->in[0]][1];
     c = im->shape[op->in[0]][2];
+    if (op->in[1] < 0)
+        return unsupported(im, oi, "no weights");
     wt = &im->m->tensors[op->in[1]];
     if (wt->rank != 4)
         return unsupported(im, oi, "weights are not 4-D");
@@ -713,6 +718,8 @@ static enum fl_status emit_fc(struct imp *im, int oi)
         return unsupported(im, oi, "fully connected on a dynamic input size");
     n_in = (size_t)im->shape[op->in[0]][0] * (size_t)im->shape[op->in[0]][1] *
            (size_t)im->shape[op->in[0]][2];
+    if (op->in[1] < 0)
+        return unsupported(im, oi, "no weights");
     wt = &im->m->tensors[op->in[1]];
     if (wt->rank != 2 || (size_t)wt->shape[1] != n_in || wt->shape[0] < 1)
         return unsupported(im, oi, "weights do not match the flattened input");
@@ -736,7 +743,7 @@ static enum fl_status emit_fc(struct imp *im, int oi)
 static enum fl_status emit_binary(struct imp *im, int oi)
 {
     const struct fl_tfl_op *op = &im->m->ops[oi];
-    int a = op->in[0], b = op->in[1], xa, xb, id, t_rt, t_k, h, w, c;
+    int a, b, xa, xb, id, t_rt, t_k, h, w, c;
     enum fl_nn_act act = FL_NN_ACT_NONE;
     enum fl_status rc;
     float *tmp = NULL, *neg = NULL;
@@ -744,6 +751,8 @@ static enum fl_status emit_binary(struct imp *im, int oi)
 
     if (op->n_in != 2 || op->n_out != 1)
         return unsupported(im, oi, "wrong number of inputs/outputs");
+    a = op->in[0];
+    b = op->in[1];
     rc = map_act(im, oi, op->opts.act, &act);
     if (rc != FL_OK)
         return rc;
@@ -1127,6 +1136,11 @@ static void set_meta(struct imp *im, const void *p, size_t n, int in_h, int in_w
         fl_nn_meta_set(im->g, "input_mean", "127.5");
         fl_nn_meta_set(im->g, "input_std", "128");
         fl_nn_meta_set(im->g, "input_layout", ni->layout);
+        if (!strcmp(ni->layout, "transposed_wh"))
+            fl_nn_meta_set(im->g, "input_note",
+                           "MTCNN.kt feeds the image transposed: the tensor is [W][H][3] with "
+                           "tensor[x][y] = pixel(x, y); outputs keep that layout "
+                           "(PNet map is outW x outH)");
         if (strncmp(sha, ni->sha256_prefix, strlen(ni->sha256_prefix)) != 0)
             FL_LOG_W("tflite: %s has sha256 %.16s..., not the expo 1.0.24 file (%s...)", ni->file,
                      sha, ni->sha256_prefix);
@@ -1276,16 +1290,16 @@ struct fl_nn_model *fl_nn_tflite_import(const void *p, size_t n, enum fl_nn_tfli
     fl_err_clear(err);
 
     /* Pass 2: emission. */
-    im.g = fl_nn_graph_new(in->name[0] ? in->name : "tflite");
+    im.g = fl_nn_graph_new(nets[net].id ? nets[net].id : in->name[0] ? in->name : "tflite");
     if (!im.g) {
         rc = nomem(&im);
         goto out;
     }
     set_out(&im, in_t, fl_nn_input(im.g, in_h, in_w, in_c), in_h, in_w, in_c);
-    for (int i = 0; i < m.n_ops && rc == FL_OK; i++)
+    for (int i = 0; i < m.n_ops && rc == FL_OK && !im.builder_failed; i++)
         if (!im.absorbed[i])
             rc = emit_op(&im, i);
-    for (int i = 0; i < m.n_outputs && rc == FL_OK; i++) {
+    for (int i = 0; i < m.n_outputs && rc == FL_OK && !im.builder_failed; i++) {
         int t = m.outputs[i];
         if (im.id[t] < 0)
             rc = fl_err_set(err, FL_ERR_INVALID_ARG, "tflite: output '%s' is not computed",
@@ -1295,7 +1309,9 @@ struct fl_nn_model *fl_nn_tflite_import(const void *p, size_t n, enum fl_nn_tfli
     }
     if (rc != FL_OK)
         goto out;
-    set_meta(&im, p, n, in_h, in_w, in_c);
+    /* After a builder failure model_new reports the graph's sticky error. */
+    if (!im.builder_failed)
+        set_meta(&im, p, n, in_h, in_w, in_c);
     model = fl_nn_model_new(im.g, err);
     im.g = NULL;
 out:

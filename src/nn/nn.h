@@ -162,8 +162,11 @@ enum fl_nn_backend {
 struct fl_nn_exec;
 
 /* Plan execution of m for an input of in_h x in_w (0, 0 = the declared
- * size). n_threads: intra-op threads (1 = the caller's thread only). Holds a
- * reference to m. Not thread-safe: one executor per thread. */
+ * size). n_threads: intra-op threads (1 = the caller's thread only; the
+ * reference backend always uses one). Holds a reference to m. Not
+ * thread-safe: one executor per thread. NULL with FL_ERR_INVALID_ARG when the
+ * graph cannot take that size, FL_ERR_NOMEM, or FL_ERR_INTERNAL if XNNPACK
+ * refuses the plan. */
 struct fl_nn_exec *fl_nn_exec_new(struct fl_nn_model *m, int in_h, int in_w,
                                   enum fl_nn_backend backend, int n_threads, struct fl_err *err);
 void fl_nn_exec_free(struct fl_nn_exec *e);

@@ -80,13 +80,14 @@ struct fl__nn_op {
     int32_t n, n2;
     int32_t kh, kw, sh, sw;
     struct fl_nn_pad4 pad;
-    int32_t act; /* enum fl_nn_act */
-    float alpha; /* LEAKY slope */
+    int32_t act;          /* enum fl_nn_act */
+    float alpha;          /* LEAKY slope */
     int32_t wblob, bblob; /* blob ids or -1 */
 };
 
 struct fl__nn_blob {
-    float *data; /* owned; fl_malloc_aligned(FL__NN_ALIGN); fl_free_aligned() */
+    float *data; /* owned; fl_malloc_aligned(FL__NN_ALIGN) with FL__NN_ALIGN bytes of
+                    zeroed slack after n floats (XNNPACK over-reads); fl_free_aligned() */
     size_t n;    /* floats */
 };
 
@@ -96,10 +97,10 @@ struct fl__nn_kv {
 
 /* The IR shared by graphs and models. */
 struct fl__nn_ir {
-    char *name; /* owned */
+    char *name;            /* owned */
     struct fl__nn_op *ops; /* owned; n_ops used, cap_ops allocated */
     int n_ops, cap_ops;
-    int (*shape)[3]; /* owned; per value {h, w, c} as declared (0 = dynamic) */
+    int (*shape)[3];           /* owned; per value {h, w, c} as declared (0 = dynamic) */
     struct fl__nn_blob *blobs; /* owned */
     int n_blobs, cap_blobs;
     int *outputs; /* owned; value ids */
@@ -144,8 +145,8 @@ enum fl_status fl__nn_op_shape(const struct fl__nn_op *op, const int in0[3], con
 
 /* Concrete shapes of every value for an input of in_h x in_w (0 = declared).
  * shapes: n_ops entries. */
-enum fl_status fl__nn_infer_shapes(const struct fl__nn_ir *ir, int in_h, int in_w,
-                                   int (*shapes)[3], struct fl_err *err);
+enum fl_status fl__nn_infer_shapes(const struct fl__nn_ir *ir, int in_h, int in_w, int (*shapes)[3],
+                                   struct fl_err *err);
 
 /* ---- reference kernels (run_ref.c), also the XNNPACK backend's fallback ---- */
 
@@ -162,9 +163,9 @@ struct fl_nn_exec {
     struct fl_nn_model *m; /* holds a reference */
     enum fl_nn_backend backend;
     int n_threads;
-    int (*shape)[3];  /* owned; concrete shape per value */
-    size_t *n_elems;  /* owned; elements per value */
-    float **buf;      /* owned array; buf[v] owned (fl_free_aligned) or NULL if internal */
+    int (*shape)[3];        /* owned; concrete shape per value */
+    size_t *n_elems;        /* owned; elements per value */
+    float **buf;            /* owned array; buf[v] owned (fl_free_aligned) or NULL if internal */
     struct fl__nn_xnn *xnn; /* XNNPACK state, NULL for REF */
 };
 

@@ -3,8 +3,8 @@
  *
  * Plain loops, written to be obviously correct rather than fast: they are
  * what the XNNPACK backend is tested against, and the XNNPACK backend's
- * fallback for the few ops the 2022 XNNPACK snapshot lacks (concatenation,
- * tanh). Each kernel follows the conventions stated in nn.h literally:
+ * fallback for what the 2022 XNNPACK snapshot refuses (1x1 pools). Each
+ * kernel follows the conventions stated in nn.h literally:
  *   - NHWC, batch 1; value index (y*W + x)*C + c.
  *   - conv weights OHWI; depthwise weights [kh][kw][cin*mult] with output
  *     channel ci*mult + m reading input channel ci (TFLite);
@@ -123,6 +123,7 @@ static void lerp_axis(int dst, int in, int out, bool half_pixel, int *lo, int *h
     *hi = h < 0 ? 0 : (h > in - 1 ? in - 1 : h);
 }
 
+/* Bilinear resize of x (s0) to y (sy), TF semantics per op->n (half_pixel). */
 static void resize(const struct fl__nn_op *op, const float *x, const int s0[3], float *y,
                    const int sy[3])
 {

@@ -6,12 +6,11 @@
  * clamps into the preceding op.
  *
  * Plan (fl__nn_xnn_plan, once per executor, i.e. per model and input size):
- *   1. Each op is either XNNPACK-capable or a fallback op run by the scalar
- *      reference kernel (run_ref.c). The snapshot has no concatenation and no
- *      tanh, so CONCAT, ACT/ADD/CONV/... with a TANH activation, and 1x1
- *      pools (which XNNPACK refuses) are fallback ops. Everything the face
- *      models use heavily (convs, depthwise, FC, pools, add, prelu) runs in
- *      XNNPACK.
+ *   1. Ops no output depends on are dropped. Each remaining op is either
+ *      XNNPACK-capable or a fallback op run by the scalar reference kernel
+ *      (run_ref.c). The snapshot lacks concatenation and tanh; both are
+ *      expressed with other nodes (below), so the only fallback ops left are
+ *      1x1 pools, which XNNPACK refuses (checked: status 2).
  *   2. Consecutive XNNPACK-capable ops form a segment; each segment becomes
  *      one xnn subgraph -> one xnn runtime. The executor runs the steps
  *      (runtimes and fallback ops) in order.
@@ -26,14 +25,18 @@
  *   - conv: filter [cout][kh][kw][cin] is XNNPACK's OHWI; depthwise filter
  *     [1][kh][kw][cin*mult] with depth_multiplier; channel ci*mult + m is
  *     XNNPACK's (and TFLite's) order.
- *   - fused NONE/RELU/RELU6 become output_min/max; LEAKY and SIGMOID an extra
- *     node on an internal value.
+ *   - fused NONE/RELU/RELU6 become output_min/max; LEAKY, SIGMOID and TANH
+ *     extra nodes on an internal value.
  *   - FC over an input of more than one pixel: a static reshape to
  *     [1, 1, 1, h*w*c] first (NHWC flattening order is memory order).
  *   - channel affine: multiply by a static [c] tensor, then add a static [c]
  *     tensor (numpy broadcasting).
  *   - pooling: XNNPACK's max pooling ignores padding and its average pooling
  *     divides by the number of real pixels, which is our semantics.
+ *   - tanh(x) = 2 * sigmoid(2x) - 1 (multiply by a broadcast static scalar,
+ *     sigmoid, multiply, add); within the tests' NMSE bound.
+ *   - concat(a, b) = pad(a, channels after) + pad(b, channels before): exact,
+ *     since v + 0 = v.
  *   - resize: no flag = half-pixel centres; XNN_FLAG_TENSORFLOW_LEGACY_MODE =
  *     TF's legacy src = dst * in / out.
  *   - static data (weights, biases, slopes, affine vectors) points into the
@@ -46,8 +49,11 @@
  * are bounded by the model size.
  *
  * Threading: xnn_initialize() runs once (pthread_once). An executor owns its
- * runtimes and, when n_threads > 1, its own pthreadpool; runtimes of
- * different executors run concurrently without locks.
+ * runtimes and, when n_threads > 1, its own pthreadpool (n_threads threads,
+ * the caller's included), shared by its runtimes and created with
+ * XNN_FLAG_YIELD_WORKERS so idle workers sleep instead of spinning between
+ * runs (a server runs many executors). Runtimes of different executors run
+ * concurrently without locks.
  */
 #include "nn/nn_int.h"
 
@@ -70,6 +76,7 @@ struct fl__nn_xnn {
 static pthread_once_t xnn_once = PTHREAD_ONCE_INIT;
 static enum xnn_status xnn_init_status = xnn_status_uninitialized;
 
+/* pthread_once body: initialise XNNPACK with its default allocator. */
 static void xnn_init_once(void)
 {
     xnn_init_status = xnn_initialize(NULL);
@@ -78,10 +85,7 @@ static void xnn_init_once(void)
 /* True if the op runs inside XNNPACK, false if it is a fallback op. */
 static bool xnn_capable(const struct fl__nn_op *op)
 {
-    if (op->act == FL_NN_ACT_TANH)
-        return false;
     switch (op->type) {
-    case FL__NN_OP_CONCAT:
     case FL__NN_OP_INPUT:
         return false;
     case FL__NN_OP_MAXPOOL:
@@ -104,16 +108,23 @@ static void act_range(int act, float *lo, float *hi)
         *hi = 6.0f;
 }
 
+/* Activations that need their own node(s) after the op. */
 static bool act_needs_node(int act)
 {
-    return act == FL_NN_ACT_LEAKY || act == FL_NN_ACT_SIGMOID;
+    return act == FL_NN_ACT_LEAKY || act == FL_NN_ACT_SIGMOID || act == FL_NN_ACT_TANH;
 }
+
+/* Scalar constants for tanh(x) = 2 * sigmoid(2x) - 1, as 1-element static
+ * tensors broadcast by multiply2/add2. Padded to 16 floats: XNNPACK may read
+ * XNN_EXTRA_BYTES past static data. */
+static const float k_two[16] = {2.0f};
+static const float k_minus_one[16] = {-1.0f};
 
 /* Building one segment's subgraph. */
 struct seg_build {
     struct fl_nn_exec *e;
     xnn_subgraph_t sg;
-    uint32_t *xid;   /* per value: xnn id in this subgraph or XNN_INVALID_VALUE_ID */
+    uint32_t *xid;                  /* per value: xnn id in this subgraph or XNN_INVALID_VALUE_ID */
     struct xnn_external_value *ext; /* external values of this segment */
     uint32_t n_ext;
 };
@@ -175,6 +186,31 @@ static enum xnn_status make_output(struct seg_build *b, int v, uint32_t *out)
     return xnn_status_success;
 }
 
+/* y = tanh(t) as 2 * sigmoid(2t) - 1 (the snapshot has no tanh node). */
+static enum xnn_status define_tanh(struct seg_build *b, const int so[3], uint32_t t, uint32_t y)
+{
+    size_t one[1] = {1};
+    uint32_t m1, sg, m2, c2, cm1;
+    enum xnn_status st = def_static(b, 1, one, k_two, &c2);
+    if (st == xnn_status_success)
+        st = def_static(b, 1, one, k_minus_one, &cm1);
+    if (st == xnn_status_success)
+        st = def_act4(b, so, XNN_INVALID_VALUE_ID, 0, &m1);
+    if (st == xnn_status_success)
+        st = def_act4(b, so, XNN_INVALID_VALUE_ID, 0, &sg);
+    if (st == xnn_status_success)
+        st = def_act4(b, so, XNN_INVALID_VALUE_ID, 0, &m2);
+    if (st == xnn_status_success)
+        st = xnn_define_multiply2(b->sg, -INFINITY, INFINITY, t, c2, m1, 0);
+    if (st == xnn_status_success)
+        st = xnn_define_sigmoid(b->sg, m1, sg, 0);
+    if (st == xnn_status_success)
+        st = xnn_define_multiply2(b->sg, -INFINITY, INFINITY, sg, c2, m2, 0);
+    if (st == xnn_status_success)
+        st = xnn_define_add2(b->sg, -INFINITY, INFINITY, m2, cm1, y, 0);
+    return st;
+}
+
 /* Lower op v into the segment's subgraph. */
 static enum xnn_status lower_op(struct seg_build *b, int v)
 {
@@ -213,11 +249,10 @@ static enum xnn_status lower_op(struct seg_build *b, int v)
         if (st == xnn_status_success)
             st = def_static(b, 1, bdims, bd, &bid);
         if (st == xnn_status_success)
-            st = xnn_define_convolution_2d(b->sg, (uint32_t)op->pad.top, (uint32_t)op->pad.right,
-                                           (uint32_t)op->pad.bottom, (uint32_t)op->pad.left,
-                                           (uint32_t)op->kh, (uint32_t)op->kw, (uint32_t)op->sh,
-                                           (uint32_t)op->sw, 1, 1, 1, (size_t)si[2],
-                                           (size_t)op->n, lo, hi, x, wid, bid, t, 0);
+            st = xnn_define_convolution_2d(
+                b->sg, (uint32_t)op->pad.top, (uint32_t)op->pad.right, (uint32_t)op->pad.bottom,
+                (uint32_t)op->pad.left, (uint32_t)op->kh, (uint32_t)op->kw, (uint32_t)op->sh,
+                (uint32_t)op->sw, 1, 1, 1, (size_t)si[2], (size_t)op->n, lo, hi, x, wid, bid, t, 0);
         break;
     }
     case FL__NN_OP_DWCONV: {
@@ -307,6 +342,24 @@ static enum xnn_status lower_op(struct seg_build *b, int v)
         st = xnn_define_static_constant_pad(b->sg, pre, post, 0.0f, x, t, 0);
         break;
     }
+    case FL__NN_OP_CONCAT: {
+        /* no concatenation node in the snapshot: zero-pad a with b's channels
+         * after it, b with a's channels before it, and add. Exact: v + 0 = v. */
+        const int *s2 = b->e->shape[op->b];
+        size_t pre_a[4] = {0, 0, 0, 0}, post_a[4] = {0, 0, 0, (size_t)s2[2]};
+        size_t pre_b[4] = {0, 0, 0, (size_t)si[2]}, post_b[4] = {0, 0, 0, 0};
+        uint32_t pa, pb;
+        st = def_act4(b, so, XNN_INVALID_VALUE_ID, 0, &pa);
+        if (st == xnn_status_success)
+            st = def_act4(b, so, XNN_INVALID_VALUE_ID, 0, &pb);
+        if (st == xnn_status_success)
+            st = xnn_define_static_constant_pad(b->sg, pre_a, post_a, 0.0f, x, pa, 0);
+        if (st == xnn_status_success)
+            st = xnn_define_static_constant_pad(b->sg, pre_b, post_b, 0.0f, x2, pb, 0);
+        if (st == xnn_status_success)
+            st = xnn_define_add2(b->sg, -INFINITY, INFINITY, pa, pb, t, 0);
+        break;
+    }
     case FL__NN_OP_SOFTMAX:
         st = xnn_define_softmax(b->sg, x, t, 0);
         break;
@@ -322,7 +375,9 @@ static enum xnn_status lower_op(struct seg_build *b, int v)
         return st;
     if (op->act == FL_NN_ACT_LEAKY)
         return xnn_define_leaky_relu(b->sg, op->alpha, t, y, 0);
-    return xnn_define_sigmoid(b->sg, t, y, 0);
+    if (op->act == FL_NN_ACT_SIGMOID)
+        return xnn_define_sigmoid(b->sg, t, y, 0);
+    return define_tanh(b, so, t, y);
 }
 
 void fl__nn_xnn_free(struct fl_nn_exec *e)
@@ -442,7 +497,8 @@ enum fl_status fl__nn_xnn_plan(struct fl_nn_exec *e, struct fl_err *err)
                     st = lower_op(&b, v);
             }
             if (st == xnn_status_success)
-                st = xnn_create_runtime_v2(b.sg, x->pool, 0, &x->steps[i].rt);
+                st = xnn_create_runtime_v2(b.sg, x->pool, x->pool ? XNN_FLAG_YIELD_WORKERS : 0,
+                                           &x->steps[i].rt);
             if (b.sg)
                 xnn_delete_subgraph(b.sg);
             b.sg = NULL;
@@ -485,9 +541,8 @@ enum fl_status fl__nn_xnn_run(struct fl_nn_exec *e, struct fl_err *err)
                                   (int)st);
         } else {
             const struct fl__nn_op *op = &ir->ops[v];
-            fl__nn_ref_op(ir, op, e->buf[op->a], e->shape[op->a],
-                          op->b >= 0 ? e->buf[op->b] : NULL, op->b >= 0 ? e->shape[op->b] : NULL,
-                          e->buf[v], e->shape[v]);
+            fl__nn_ref_op(ir, op, e->buf[op->a], e->shape[op->a], op->b >= 0 ? e->buf[op->b] : NULL,
+                          op->b >= 0 ? e->shape[op->b] : NULL, e->buf[v], e->shape[v]);
         }
     }
     return FL_OK;

@@ -581,8 +581,8 @@ enum fl_status fl__nn_tfl_parse(const void *p, size_t n, struct fl_tfl_model *ou
         goto out;
     }
     for (size_t i = 0; i < codes_n && rc == FL_OK; i++) {
-        int dep;
-        int32_t code;
+        int dep = 0;
+        int32_t code = 0;
         rc = fb_vec_table(&b, codes_s, i, &t, "OperatorCode");
         if (rc == FL_OK)
             rc = fb_i8(&b, &t, 0, 0, true, &dep);

@@ -68,8 +68,7 @@ static void test_conv_ohwi_channels(void)
     struct fl_nn_graph *g = fl_nn_graph_new("conv");
     float x[2] = {1, 2}, w[4] = {3, 4, 5, 6}; /* OHWI: out0 = (3,4), out1 = (5,6) */
     float want[2] = {11, 17};
-    int y = fl_nn_conv2d(g, fl_nn_input(g, 1, 1, 2), w, NULL, 2, 1, 1, 1, 1, P0, FL_NN_ACT_NONE,
-                         0);
+    int y = fl_nn_conv2d(g, fl_nn_input(g, 1, 1, 2), w, NULL, 2, 1, 1, 1, 1, P0, FL_NN_ACT_NONE, 0);
     fl_nn_output(g, y);
     check_run(g, 0, 0, x, 2, want, 2, (int[3]){1, 1, 2}, 1e-6);
 }
@@ -95,8 +94,7 @@ static void test_dwconv_mult_order(void)
     struct fl_nn_graph *g = fl_nn_graph_new("dw");
     float x[2] = {1, 2}, w[4] = {10, 20, 30, 40}, b[4] = {0, 0, 0, 1};
     float want[4] = {10, 20, 60, 81};
-    int y = fl_nn_dwconv2d(g, fl_nn_input(g, 1, 1, 2), w, b, 2, 1, 1, 1, 1, P0, FL_NN_ACT_NONE,
-                           0);
+    int y = fl_nn_dwconv2d(g, fl_nn_input(g, 1, 1, 2), w, b, 2, 1, 1, 1, 1, P0, FL_NN_ACT_NONE, 0);
     fl_nn_output(g, y);
     check_run(g, 0, 0, x, 2, want, 4, (int[3]){1, 1, 4}, 1e-6);
 }
@@ -505,6 +503,41 @@ static void test_alloc_torture(void)
     T_CHECK_EQ_INT(fl_alloc_live(), base);
 }
 
+/* exec_new under allocation failure: NOMEM, no leak, for both backends
+ * (XNNPACK's own allocations are not ours to inject). */
+static void test_exec_alloc_torture(void)
+{
+    struct fl_err err = {0};
+    struct fl_nn_model *m = build_all_ops(&err);
+    long base;
+    T_REQUIRE(m != NULL);
+    base = fl_alloc_live();
+    for (int be = 0; be < 2; be++) {
+        int n_fail = 0;
+        for (long n = 1; n < 500; n++) {
+            struct fl_nn_exec *e;
+            fl_test_fail_alloc_at(n);
+            e = fl_nn_exec_new(m, 0, 0, (enum fl_nn_backend)be, 1, &err);
+            fl_test_fail_alloc_at(0);
+            if (e) {
+                T_CHECK_EQ_INT(fl_nn_exec_run(e, &err), FL_OK);
+                fl_nn_exec_free(e);
+                T_CHECK_EQ_INT(fl_alloc_live(), base);
+                break;
+            }
+            n_fail++;
+            if (err.code != FL_ERR_NOMEM || fl_alloc_live() != base) {
+                printf("# backend %d n=%ld: %s\n", be, n, err.msg);
+                T_CHECK_EQ_INT(err.code, FL_ERR_NOMEM);
+                T_CHECK_EQ_INT(fl_alloc_live(), base);
+                break;
+            }
+        }
+        T_CHECK(n_fail > 3);
+    }
+    fl_nn_model_unref(m);
+}
+
 int main(int argc, char **argv)
 {
     t_init(argc, argv);
@@ -528,5 +561,6 @@ int main(int argc, char **argv)
     T_RUN(test_builder_errors_sticky);
     T_RUN(test_model_accessors);
     T_RUN(test_alloc_torture);
+    T_RUN(test_exec_alloc_torture);
     return t_done();
 }

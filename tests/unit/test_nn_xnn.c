@@ -117,8 +117,9 @@ static void test_conv(void)
                         g = graph(11, 9, cins[ci], 0, 0, &in);
                         y = fl_nn_conv2d(g, in, W, B, couts[co], ks[k], ks[k], s, s, pads[p],
                                          (enum fl_nn_act)act, 0.15f);
-                        snprintf(label, sizeof(label), "conv cin %d cout %d k %d s %d pad %zu act %d",
-                                 cins[ci], couts[co], ks[k], s, p, act);
+                        snprintf(label, sizeof(label),
+                                 "conv cin %d cout %d k %d s %d pad %zu act %d", cins[ci],
+                                 couts[co], ks[k], s, p, act);
                         {
                             struct fl_nn_model *m = finish(g, y);
                             compare(m, 0, 0, 1, label);
@@ -171,8 +172,8 @@ static void test_fc(void)
             struct fl_nn_graph *g = graph(dims[d][0], dims[d][1], dims[d][2], 0, 0, &in);
             struct fl_nn_model *m;
             y = fl_nn_fc(g, in, W, B, 13 + (int)d, (enum fl_nn_act)act, 0.1f);
-            snprintf(label, sizeof(label), "fc %dx%dx%d act %d", dims[d][0], dims[d][1],
-                     dims[d][2], act);
+            snprintf(label, sizeof(label), "fc %dx%dx%d act %d", dims[d][0], dims[d][1], dims[d][2],
+                     act);
             m = finish(g, y);
             compare(m, 0, 0, 1, label);
             fl_nn_model_unref(m);
@@ -203,6 +204,23 @@ static void test_pools(void)
                     compare(m, 0, 0, 1, label);
                     fl_nn_model_unref(m);
                 }
+    {
+        /* a fallback op (1x1 pool) between two XNNPACK segments, its input
+         * also read by the second segment */
+        int in, a, p, y;
+        struct fl_nn_graph *g = graph(9, 10, 6, 0, 0, &in);
+        struct fl_nn_model *m;
+        a = fl_nn_conv2d(g, in, W, B, 8, 3, 3, 1, 1, pads[1], FL_NN_ACT_RELU, 0);
+        p = fl_nn_maxpool(g, a, 1, 1, 2, 2, pads[0]);
+        y = fl_nn_conv2d(g, p, W + 900, B, 5, 3, 3, 1, 1, pads[1], FL_NN_ACT_NONE, 0);
+        fl_nn_output(g, fl_nn_avgpool(g, a, 2, 2, 2, 2, pads[0]));
+        m = finish(g, fl_nn_add(g, y,
+                                fl_nn_conv2d(g, fl_nn_maxpool(g, a, 2, 2, 2, 2, pads[2]), W + 2000,
+                                             B, 5, 1, 1, 1, 1, pads[0], FL_NN_ACT_NONE, 0),
+                                FL_NN_ACT_NONE, 0));
+        compare(m, 0, 0, 1, "fallback between segments");
+        fl_nn_model_unref(m);
+    }
     {
         int in;
         struct fl_nn_graph *g = graph(7, 9, 21, 0, 0, &in);
@@ -277,6 +295,20 @@ static void test_shape_ops(void)
         b = fl_nn_conv2d(g, in, W + 100, B, 9, 3, 3, 1, 1, pads[1], FL_NN_ACT_RELU, 0);
         m = finish(g, fl_nn_concat(g, a, b));
         compare(m, 0, 0, 1, "concat");
+        fl_nn_model_unref(m);
+    }
+    {
+        /* concat of the graph input with a conv of it, feeding another conv */
+        int in, a, y;
+        struct fl_nn_graph *g = graph(7, 6, 5, 0, 0, &in);
+        struct fl_nn_model *m;
+        a = fl_nn_conv2d(g, in, W, B, 4, 3, 3, 1, 1, pads[1], FL_NN_ACT_TANH, 0);
+        y = fl_nn_concat(g, in, a);
+        fl_nn_output(g, y);
+        y = fl_nn_conv2d(g, fl_nn_concat(g, y, y), W + 500, B, 3, 1, 1, 1, 1, pads[0],
+                         FL_NN_ACT_NONE, 0);
+        m = finish(g, y);
+        compare(m, 0, 0, 1, "concat chain");
         fl_nn_model_unref(m);
     }
     for (int hp = 0; hp <= 1; hp++) {
@@ -391,8 +423,8 @@ static void test_threads(void)
 
 static void test_report(void)
 {
-    printf("# %d outputs compared; worst nmse %.3g, worst max abs %.3g\n", n_compared,
-           worst_nmse, worst_abs);
+    printf("# %d outputs compared; worst nmse %.3g, worst max abs %.3g\n", n_compared, worst_nmse,
+           worst_abs);
     T_CHECK(n_compared > 400);
 }
 
