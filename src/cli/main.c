@@ -6,6 +6,8 @@
 #include "cli.h"
 #include "facelink.h"
 
+#include "cmd_eval.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -44,6 +46,7 @@ static const struct command commands[] = {
     {"reindex", fl_cli_reindex, "re-embed a collection with another model from its crops"},
     {"job", fl_cli_job, "state and progress of a background job (DescribeJob)"},
     {"migrate", fl_cli_migrate, "rebuild a collection of another Rekognition-compatible service here"},
+    {"eval", fl_cli_eval, "measure accuracy: LFW verification, detection, calibration"},
 };
 
 static void usage(FILE *f)
