@@ -1,10 +1,11 @@
 /* test_api_units.c: the small pieces of api/: the face key map (against a
  * plain array model under random puts and deletes, with growth and
- * tombstones) and the placeholder similarity mapping's contract (0..100,
+ * tombstones) and the similarity mapping's contract (0..100,
  * non-increasing in distance, the anchor points documented in
  * similarity.c). */
 #include "t.h"
 #include "api/api.h"
+#include "face/calibration.h"
 
 T_MAIN_STATE;
 
@@ -74,9 +75,15 @@ static void test_similarity_contract(void)
         }
         T_CHECK_NEAR(fl__api_similarity(models[i], 0.0f), 100.0, 1e-9);
     }
-    /* anchors of the placeholder: Euclidean 0.6 (squared 0.36) and cos 0.395 -> 80 */
-    T_CHECK_NEAR(fl__api_similarity(models[0], 0.36f), 80.0, 1e-4);
-    T_CHECK_NEAR(fl__api_similarity(models[1], 0.605f), 80.0, 1e-4);
+    /* the calibration's anchors, through the index's distances: dlib keeps
+     * squared L2 in the index, MobileFaceNet 1 - cos */
+    {
+        float d80 = fl_face_similarity_distance(FL_FACE_MODEL_DLIB, 80.0f);
+        float m80 = fl_face_similarity_distance(FL_FACE_MODEL_MFN, 80.0f);
+        T_CHECK_NEAR(fl__api_similarity(models[0], d80 * d80), 80.0, 1e-3);
+        T_CHECK_NEAR(fl__api_similarity(models[1], m80), 80.0, 1e-3);
+        T_CHECK(fl__api_similarity(models[0], 1.1f * d80 * d80) < 80.0);
+    }
     T_CHECK(fl__api_similarity(models[0], -1e-7f) == 100.0);
 }
 
