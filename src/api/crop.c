@@ -98,47 +98,6 @@ static float get_f32(const uint8_t *p)
     return f;
 }
 
-/* Warp the size x size image that M (image -> crop) defines, cropping only
- * its footprint out of img first so a large photo is not prefiltered whole
- * (the same approach as the face pipeline's chips). */
-static enum fl_status warp(const struct fl_image *img, const double m[6], int size,
-                           struct fl_image *out, struct fl_err *err)
-{
-    double inv[6], x0 = 1e30, y0 = 1e30, x1 = -1e30, y1 = -1e30, mc[6];
-    struct fl_image part = {0};
-    int cx, cy, cw, ch;
-    enum fl_status rc;
-    if (!fl_face_affine_invert(m, inv))
-        return fl_err_set(err, FL_ERR_INVALID_ARG, "degenerate alignment");
-    for (int k = 0; k < 4; k++) {
-        double u = (k & 1) * (size - 1), v = (k >> 1) * (size - 1);
-        double x = inv[0] * u + inv[1] * v + inv[2], y = inv[3] * u + inv[4] * v + inv[5];
-        x0 = fmin(x0, x);
-        y0 = fmin(y0, y);
-        x1 = fmax(x1, x);
-        y1 = fmax(y1, y);
-    }
-    x0 = floor(fmax(x0 - 2, -1e6));
-    y0 = floor(fmax(y0 - 2, -1e6));
-    x1 = ceil(fmin(x1 + 2, 1e6));
-    y1 = ceil(fmin(y1 + 2, 1e6));
-    cx = (int)x0;
-    cy = (int)y0;
-    cw = (int)(x1 - x0) + 1;
-    ch = (int)(y1 - y0) + 1;
-    if (cw < 1 || ch < 1 || (double)cw * ch > 64e6)
-        return fl_err_set(err, FL_ERR_INVALID_ARG, "face alignment out of range");
-    rc = fl_img_crop_pad(img, cx, cy, cw, ch, cw, ch, 0, 0, &part, err);
-    if (rc != FL_OK)
-        return rc;
-    memcpy(mc, m, sizeof(mc));
-    mc[2] = m[2] + m[0] * cx + m[1] * cy;
-    mc[5] = m[5] + m[3] * cx + m[4] * cy;
-    rc = fl_img_warp_affine_prefilter(&part, (const double(*)[3])mc, size, size, out, err);
-    fl_image_free(&part);
-    return rc;
-}
-
 /* The blob for pixels px with landmarks lm (in px's coordinates). */
 static enum fl_status encode(const struct fl_image *px, const float lm[136], int kind,
                              uint8_t **out, size_t *out_len, struct fl_err *err)
@@ -196,7 +155,7 @@ enum fl_status fl__api_crop_make(enum fl__api_crop_mode mode, const struct fl_im
         lm[2 * i] = (float)(m[0] * x + m[1] * y + m[2]);
         lm[2 * i + 1] = (float)(m[3] * x + m[4] * y + m[5]);
     }
-    rc = warp(img, m, CROP_SIZE, &crop, err);
+    rc = fl_face_warp(img, m, CROP_SIZE, &crop, err);
     if (rc == FL_OK)
         rc = encode(&crop, lm, 1, out, out_len, err);
     fl_image_free(&crop);

@@ -772,6 +772,23 @@ static const struct job_face *searched_face(const struct job_image *im)
     return NULL;
 }
 
+/* Into o: the searched face's box and confidence and its FaceMatches
+ * (SearchFacesByImage answers one such set, SearchAllFacesByImage one per
+ * face). On error o is left for the caller to free. */
+static enum fl_status face_search_json(struct fl__api_ctx *ctx, struct fl__api_coll *c,
+                                       const struct job_image *im, const struct job_face *jf,
+                                       long long max, double thr, json_t *o, struct fl_err *err)
+{
+    json_t *matches;
+    if (!fl__api_set(o, "SearchedFaceBoundingBox", bbox_json(&im->img, &jf->f.box)) ||
+        !fl__api_set(o, "SearchedFaceConfidence", fl__api_real(jf->f.confidence)))
+        return fl_err_set(err, FL_ERR_NOMEM, "out of memory");
+    matches = json_array();
+    if (!fl__api_set(o, "FaceMatches", matches))
+        return fl_err_set(err, FL_ERR_NOMEM, "out of memory");
+    return fl__api_face_matches(ctx, c, jf->emb, (size_t)max, NULL, thr, matches, err);
+}
+
 FL__API_HANDLER(fl__api_op_search_faces_by_image)
 {
     struct job_image *im = &ctx->job->a;
@@ -779,7 +796,7 @@ FL__API_HANDLER(fl__api_op_search_faces_by_image)
     long long max = fl__api_get_int(req, "MaxFaces", 4096);
     double thr = fl__api_get_num(ctx, req, "FaceMatchThreshold", 80.0);
     struct fl__api_coll *c;
-    json_t *o, *matches;
+    json_t *o;
     enum fl_status rc = same_collection(ctx, req, &c, err);
     if (rc != FL_OK)
         return rc;
@@ -788,13 +805,7 @@ FL__API_HANDLER(fl__api_op_search_faces_by_image)
                           "Request has invalid parameters: there are no faces in the image%s",
                           im->n ? " that pass the quality filter" : "");
     o = json_object();
-    if (!fl__api_set(o, "SearchedFaceBoundingBox", bbox_json(&im->img, &q->f.box)) ||
-        !fl__api_set(o, "SearchedFaceConfidence", fl__api_real(q->f.confidence)))
-        return nomem(o, err);
-    matches = json_array();
-    if (!fl__api_set(o, "FaceMatches", matches))
-        return nomem(o, err);
-    rc = fl__api_face_matches(ctx, c, q->emb, (size_t)max, NULL, thr, matches, err);
+    rc = face_search_json(ctx, c, im, q, max, thr, o, err);
     if (rc != FL_OK) {
         json_decref(o);
         return rc;
@@ -884,7 +895,7 @@ FL__API_HANDLER(fl__api_op_search_all_faces_by_image)
         return nomem(o, err);
     for (int i = 0; i < im->n; i++) {
         const struct job_face *jf = &im->faces[i];
-        json_t *s = json_object(), *matches;
+        json_t *s = json_object();
         if (!jf->embedded) {
             if (!fl__api_push(unsearched, s) ||
                 !fl__api_set(s, "Reasons", reasons_json(jf->reasons)) ||
@@ -892,14 +903,9 @@ FL__API_HANDLER(fl__api_op_search_all_faces_by_image)
                 return nomem(o, err);
             continue;
         }
-        if (!fl__api_push(searched, s) ||
-            !fl__api_set(s, "SearchedFaceBoundingBox", bbox_json(&im->img, &jf->f.box)) ||
-            !fl__api_set(s, "SearchedFaceConfidence", fl__api_real(jf->f.confidence)))
+        if (!fl__api_push(searched, s))
             return nomem(o, err);
-        matches = json_array();
-        if (!fl__api_set(s, "FaceMatches", matches))
-            return nomem(o, err);
-        rc = fl__api_face_matches(ctx, c, jf->emb, (size_t)max, NULL, thr, matches, err);
+        rc = face_search_json(ctx, c, im, jf, max, thr, s, err);
         if (rc != FL_OK) {
             json_decref(o);
             return rc;

@@ -15,7 +15,7 @@
  * freed with fl_free_string(): main() calls fl_init() first, which routes
  * jansson's allocation through the library.
  */
-#include "facelink.h"
+#include "cli.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -26,7 +26,6 @@ int fl_cli_detect(int argc, char **argv);
 int fl_cli_embed(int argc, char **argv);
 int fl_cli_compare(int argc, char **argv);
 
-#define IMAGE_MAX_BYTES ((size_t)64 << 20) /* the service itself enforces Rekognition's 5 MB */
 
 struct face_opts {
     const char *files[2];
@@ -74,30 +73,6 @@ static int parse(int argc, char **argv, struct face_opts *o)
             return -1;
         }
     }
-    return 0;
-}
-
-/* Add "name": {"Bytes": base64(file)} to req; 0 on success. */
-static int add_image(json_t *req, const char *name, const char *path)
-{
-    struct fl_err err;
-    char *bytes = NULL, *b64;
-    size_t n = 0;
-    json_t *im;
-    if (fl_read_file(path, IMAGE_MAX_BYTES, &bytes, &n, &err) != FL_OK) {
-        fprintf(stderr, "facelink: %s\n", err.msg);
-        return -1;
-    }
-    b64 = fl_base64(bytes, n);
-    fl_free_string(bytes);
-    if (!b64) {
-        fprintf(stderr, "facelink: out of memory\n");
-        return -1;
-    }
-    im = json_object();
-    json_object_set_new(im, "Bytes", json_string(b64));
-    json_object_set_new(req, name, im);
-    fl_free_string(b64);
     return 0;
 }
 
@@ -163,7 +138,7 @@ int fl_cli_detect(int argc, char **argv)
     if (parse(argc, argv, &o) != 0 || o.n_files != 1)
         return usage("detect", "IMAGE [--attributes ALL|DEFAULT|AGE_RANGE,GENDER,...]");
     req = json_object();
-    if (add_image(req, "Image", o.files[0]) != 0) {
+    if (fl_cli_add_image(req, "Image", o.files[0]) != 0) {
         json_decref(req);
         return 1;
     }
@@ -183,7 +158,7 @@ int fl_cli_embed(int argc, char **argv)
         return usage("embed", "IMAGE [--model dlib|mobilefacenet] [--max-faces N] "
                               "[--attributes ...]");
     req = json_object();
-    if (add_image(req, "Image", o.files[0]) != 0) {
+    if (fl_cli_add_image(req, "Image", o.files[0]) != 0) {
         json_decref(req);
         return 1;
     }
@@ -206,8 +181,8 @@ int fl_cli_compare(int argc, char **argv)
     if (parse(argc, argv, &o) != 0 || o.n_files != 2)
         return usage("compare", "SOURCE TARGET [--threshold 0-100]");
     req = json_object();
-    if (add_image(req, "SourceImage", o.files[0]) != 0 ||
-        add_image(req, "TargetImage", o.files[1]) != 0) {
+    if (fl_cli_add_image(req, "SourceImage", o.files[0]) != 0 ||
+        fl_cli_add_image(req, "TargetImage", o.files[1]) != 0) {
         json_decref(req);
         return 1;
     }

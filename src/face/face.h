@@ -104,6 +104,13 @@ enum fl_status fl_face_detect(struct fl_face_worker *w, const struct fl_image *i
                               int max_faces, struct fl_face **out, int *n_out,
                               struct fl_err *err);
 
+/* Warp the size x size image that M (image -> output, 2x3) defines from img,
+ * bilinear with a pyramid prefilter when shrinking; only M's footprint in img
+ * is cropped (zeros outside img) and warped, so a large photo is never
+ * filtered whole. out is allocated (fl_image_free()). */
+enum fl_status fl_face_warp(const struct fl_image *img, const double m[6], int size,
+                            struct fl_image *out, struct fl_err *err);
+
 /* The aligned chip model m is fed for face f (150x150 for dlib, 112x112 for
  * MobileFaceNet), as an RGB image (caller fl_image_free()s). */
 enum fl_status fl_face_chip(struct fl_face_worker *w, const struct fl_image *img,

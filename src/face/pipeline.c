@@ -411,8 +411,8 @@ static float sharpness(const struct fl_image *chip)
  * footprint in the image is cropped (zeros outside the image, as the warp's
  * own border) and warped, so the prefilter's pyramid never touches the rest
  * of a large photo. */
-static enum fl_status warp_chip(const struct fl_image *img, const double m[6], int size,
-                                struct fl_image *out_chip, struct fl_err *err)
+enum fl_status fl_face_warp(const struct fl_image *img, const double m[6], int size,
+                            struct fl_image *out_chip, struct fl_err *err)
 {
     double inv[6], x0 = 1e30, y0 = 1e30, x1 = -1e30, y1 = -1e30, mc[6];
     static const int corners[4][2] = {{0, 0}, {1, 0}, {0, 1}, {1, 1}};
@@ -470,7 +470,7 @@ enum fl_status fl_face_chip(struct fl_face_worker *w, const struct fl_image *img
         if (!fl_face_arcface_transform(pts, M))
             return fl_err_set(err, FL_ERR_INVALID_ARG, "degenerate landmarks");
     }
-    return warp_chip(img, M, size, out_chip, err);
+    return fl_face_warp(img, M, size, out_chip, err);
 }
 
 enum fl_status fl_face_embed_chip(struct fl_face_worker *w, const struct fl_image *chip,
