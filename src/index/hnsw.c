@@ -515,33 +515,73 @@ static size_t select_heuristic(const struct fl__hnsw_vecs *v, const struct beam_
         if (good)
             out[no++] = cands[i];
     }
+    /* Fill up with the nearest pruned candidates (keepPrunedConnections). */
+    for (size_t i = 0; i < nc && no < max; i++) {
+        bool kept = false;
+        for (size_t j = 0; j < no && !kept; j++)
+            kept = out[j].s == cands[i].s;
+        if (!kept)
+            out[no++] = cands[i];
+    }
     return no;
 }
 
-/* s's link on level l that is farthest from s among those whose own list
- * has more than one link (so dropping it never isolates a node); NONE if
- * none qualifies. *dfar receives its distance. */
-static uint32_t farthest_droppable(const struct fl__hnsw *g, const struct fl__hnsw_vecs *v,
-                                   uint32_t s, int l, float *dfar)
+#define DROP_CANDIDATES 4 /* farthest links examined for redundancy */
+
+/* The link t should give up on level l to make room for new node s (at
+ * distance dts), or NONE to refuse s. Links whose own list has a single
+ * link are never dropped (that would isolate a node). Among the
+ * DROP_CANDIDATES farthest links, the farthest redundant one is preferred: w
+ * is redundant when s or another neighbour u of t is nearer to w than t is
+ * (the paper's heuristic: w stays reachable through that node). That keeps
+ * the long, diverse links that navigation needs, where dropping the farthest
+ * link blindly would cut exactly those. Without a redundant one, the
+ * farthest link goes if s is nearer than it (or always, with force). */
+static uint32_t link_to_drop(const struct fl__hnsw *g, const struct fl__hnsw_vecs *v, uint32_t t,
+                             uint32_t s, float dts, int l, bool force)
 {
-    const uint32_t *lst = links(g, s, l);
-    const float *rs = fl__hnsw_row(v, s);
-    uint32_t w = NONE;
+    const uint32_t *lst = links(g, t, l);
+    const float *rt = fl__hnsw_row(v, t), *rs = fl__hnsw_row(v, s);
+    uint32_t cand[DROP_CANDIDATES];
+    float dc[DROP_CANDIDATES];
+    size_t nc = 0;
+    /* The DROP_CANDIDATES farthest droppable links, farthest first. */
     for (uint32_t j = 1; j <= lst[0]; j++) {
         if (links(g, lst[j], l)[0] < 2)
             continue;
-        float d = gdist(v, rs, fl__hnsw_row(v, lst[j]));
-        if (w == NONE || d > *dfar) {
-            *dfar = d;
-            w = lst[j];
+        float d = gdist(v, rt, fl__hnsw_row(v, lst[j]));
+        size_t pos = nc;
+        while (pos > 0 && dc[pos - 1] < d)
+            pos--;
+        if (pos >= DROP_CANDIDATES)
+            continue;
+        size_t last = nc < DROP_CANDIDATES ? nc : DROP_CANDIDATES - 1;
+        for (size_t i = last; i > pos; i--) {
+            cand[i] = cand[i - 1];
+            dc[i] = dc[i - 1];
+        }
+        cand[pos] = lst[j];
+        dc[pos] = d;
+        if (nc < DROP_CANDIDATES)
+            nc++;
+    }
+    if (nc == 0)
+        return NONE;
+    for (size_t i = 0; i < nc; i++) {
+        const float *rw = fl__hnsw_row(v, cand[i]);
+        if (gdist(v, rs, rw) < dc[i])
+            return cand[i];
+        for (uint32_t j = 1; j <= lst[0]; j++) {
+            if (lst[j] != cand[i] && gdist(v, fl__hnsw_row(v, lst[j]), rw) < dc[i])
+                return cand[i];
         }
     }
-    return w;
+    return force || dts < dc[0] ? cand[0] : NONE;
 }
 
 /* Link new node s to neighbour t on level l (d = their distance). If t is
- * full, t gives up its farthest link w when s is nearer (or always, with
- * force), and w is offered s. Returns true if s and t are linked. */
+ * full, t gives up the link link_to_drop() picks (or refuses s), and the
+ * node it dropped is offered s. Returns true if s and t are linked. */
 static bool connect(struct fl__hnsw *g, const struct fl__hnsw_vecs *v, uint32_t s, uint32_t t,
                     float d, int l, bool force)
 {
@@ -553,9 +593,8 @@ static bool connect(struct fl__hnsw *g, const struct fl__hnsw_vecs *v, uint32_t 
         link_pair(g, s, t, l);
         return true;
     }
-    float dw = 0.0f;
-    uint32_t w = farthest_droppable(g, v, t, l, &dw);
-    if (w == NONE || (!force && !(d < dw)))
+    uint32_t w = link_to_drop(g, v, t, s, d, l, force);
+    if (w == NONE)
         return false;
     unlink_pair(g, t, w, l);
     link_pair(g, s, t, l);
@@ -568,7 +607,7 @@ static bool connect(struct fl__hnsw *g, const struct fl__hnsw_vecs *v, uint32_t 
 static void insert_node(struct fl__hnsw *g, const struct fl__hnsw_vecs *v, uint32_t s)
 {
     struct fl__hnsw_scratch *sc = &g->wsc;
-    struct beam_ent sel[FL__HNSW_M_MAX];
+    struct beam_ent sel[2 * FL__HNSW_M_MAX];
     int level = g->nodes[s].level;
     const float *q = fl__hnsw_row(v, s);
     if (g->ep == NONE) {

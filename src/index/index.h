@@ -134,7 +134,7 @@ enum fl_status fl_index_search(struct fl_index *ix, const float *q, size_t k, fl
  *                    0.99 on the bench data, see docs/internals/index.md);
  *   seed             level draws (reproducible graphs). */
 #define FL_INDEX_HNSW_THRESHOLD_DEFAULT 20000
-#define FL_INDEX_EF_SEARCH_DEFAULT      128
+#define FL_INDEX_EF_SEARCH_DEFAULT      192
 
 struct fl_index_hnsw_params {
     size_t threshold;         /* graph when count >= threshold; SIZE_MAX: never */
