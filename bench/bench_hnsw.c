@@ -59,8 +59,9 @@ static int npy_write(const char *path, const char *descr, const void *data, size
                      size_t cols, size_t elem)
 {
     char hdr[128];
-    int len = snprintf(hdr, sizeof(hdr), "{'descr': '%s', 'fortran_order': False, 'shape': (%zu, %zu), }",
-                       descr, rows, cols);
+    int len =
+        snprintf(hdr, sizeof(hdr), "{'descr': '%s', 'fortran_order': False, 'shape': (%zu, %zu), }",
+                 descr, rows, cols);
     size_t total = 10 + (size_t)len + 1;
     size_t pad = (64 - total % 64) % 64;
     FILE *f = fopen(path, "wb");
@@ -94,8 +95,8 @@ static size_t npy_read_f32(const char *path, size_t cols, float **out)
     if (hl >= sizeof(hdr) || fread(hdr, 1, hl, f) != hl)
         goto out;
     hdr[hl] = 0;
-    if (!strstr(hdr, "'<f4'") || sscanf(strstr(hdr, "'shape': (") + 10, "%zu, %zu", &rows, &c) != 2 ||
-        c != cols) {
+    if (!strstr(hdr, "'<f4'") ||
+        sscanf(strstr(hdr, "'shape': (") + 10, "%zu, %zu", &rows, &c) != 2 || c != cols) {
         rows = 0;
         goto out;
     }
@@ -126,8 +127,8 @@ static size_t npy_read_i64(const char *path, size_t cols, int64_t **out)
     if (hl >= sizeof(hdr) || fread(hdr, 1, hl, f) != hl)
         goto out;
     hdr[hl] = 0;
-    if (!strstr(hdr, "'<i8'") || sscanf(strstr(hdr, "'shape': (") + 10, "%zu, %zu", &rows, &c) != 2 ||
-        c != cols) {
+    if (!strstr(hdr, "'<i8'") ||
+        sscanf(strstr(hdr, "'shape': (") + 10, "%zu, %zu", &rows, &c) != 2 || c != cols) {
         rows = 0;
         goto out;
     }
@@ -402,7 +403,8 @@ static int cmd_hnsw(const char *dir, unsigned m, unsigned efc)
            "build %.2f s (1 thread)\n",
            n, DIM, m, efc, fl_index_isa_name(), build_s);
     printf("RESULT ours_build_s %.3f\n", build_s);
-    static const size_t efs[] = {10, 16, 24, 32, 48, 64, 96, 128, 160, 192, 256, 384, 512, 768, 1024};
+    static const size_t efs[] = {10,  16,  24,  32,  48,  64,  96,  128,
+                                 160, 192, 256, 384, 512, 768, 1024};
     struct fl_index_hit hits[K];
     size_t nh;
     bool reported = false;

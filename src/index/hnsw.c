@@ -102,18 +102,18 @@ struct pair {
 };
 
 struct fl__hnsw {
-    unsigned m, m0;           /* max links above level 0 / on level 0 */
-    unsigned ef_construction; /* beam width while inserting */
-    double ml;                /* 1 / ln(M): level draw scale */
-    struct fl_rng rng;        /* level draws */
-    size_t n;                 /* nodes linked: slots 0..n-1 */
-    size_t n_prepared;        /* nodes n..n+n_prepared-1 have levels drawn */
-    size_t cap;               /* nodes with storage (multiple of CHUNK_NODES) */
-    struct node *nodes;       /* owned; cap entries */
-    uint32_t **l0;            /* owned; cap / CHUNK_NODES chunks of level-0 lists */
-    size_t upper_bytes;       /* bytes held by upper lists (memory_bytes) */
-    uint32_t ep;              /* entry point, NONE when empty */
-    int max_level;            /* ep's level, -1 when empty */
+    unsigned m, m0;              /* max links above level 0 / on level 0 */
+    unsigned ef_construction;    /* beam width while inserting */
+    double ml;                   /* 1 / ln(M): level draw scale */
+    struct fl_rng rng;           /* level draws */
+    size_t n;                    /* nodes linked: slots 0..n-1 */
+    size_t n_prepared;           /* nodes n..n+n_prepared-1 have levels drawn */
+    size_t cap;                  /* nodes with storage (multiple of CHUNK_NODES) */
+    struct node *nodes;          /* owned; cap entries */
+    uint32_t **l0;               /* owned; cap / CHUNK_NODES chunks of level-0 lists */
+    size_t upper_bytes;          /* bytes held by upper lists (memory_bytes) */
+    uint32_t ep;                 /* entry point, NONE when empty */
+    int max_level;               /* ep's level, -1 when empty */
     struct fl__hnsw_scratch wsc; /* writer's scratch */
     struct pair *pairs;          /* owned; writer's repair buffer, m0 (m0 - 1) / 2 */
     pthread_mutex_t pool_lock;
@@ -880,8 +880,8 @@ enum fl_status fl__hnsw_check(const struct fl__hnsw *g, bool reachable, struct f
                 uint32_t t = lst[j];
                 if (t >= g->n || t == s || tag[t] == epoch || g->nodes[t].level < l ||
                     !has_link(links(g, t, l), (uint32_t)s)) {
-                    rc = fl_err_set(err, FL_ERR_CORRUPT,
-                                    "graph: node %zu level %d: bad link to %u", s, l, t);
+                    rc = fl_err_set(err, FL_ERR_CORRUPT, "graph: node %zu level %d: bad link to %u",
+                                    s, l, t);
                     goto out;
                 }
                 tag[t] = epoch;
@@ -912,8 +912,8 @@ enum fl_status fl__hnsw_check(const struct fl__hnsw *g, bool reachable, struct f
             }
         }
         if (tail != g->n)
-            rc = fl_err_set(err, FL_ERR_CORRUPT, "graph: %zu of %zu nodes unreachable",
-                            g->n - tail, g->n);
+            rc = fl_err_set(err, FL_ERR_CORRUPT, "graph: %zu of %zu nodes unreachable", g->n - tail,
+                            g->n);
     }
 out:
     fl_free(tag);

@@ -1,12 +1,35 @@
 /*
- * index.c: the per-collection exact vector index.
+ * index.c: the per-collection vector index: storage, exact scan, and the
+ * switch to the HNSW graph (hnsw.c) above a size threshold; snapshots.
  *
  * What. A set of (id, vector) pairs with one dimension and one metric, and an
  * exact k-nearest search by a linear SIMD scan. At face-collection sizes (up
  * to a few million vectors of 128-512 floats) an exact scan streams memory at
  * close to the machine's bandwidth and needs no tuning, gives exact answers
- * and costs nothing to update; an approximate graph (HNSW) is the later step
- * for collections where the scan's O(N) per query is too slow.
+ * and costs nothing to update; but it is O(N) per query. From a configurable
+ * count (default 20,000) the index also keeps an HNSW graph over the same
+ * rows and answers from it (approximate, ~20x fewer bytes touched at 200k);
+ * the exact scan stays available per search (FL_INDEX_SEARCH_EXACT) and is
+ * the graph's recall reference in the tests.
+ *
+ * Graph. Node s of the graph is slot s, so the graph reads the rows in place
+ * (no second copy of the vectors). add appends a node (its level drawn and
+ * its upper lists allocated first, with the rows, so an add is still all or
+ * nothing), replace unlinks and relinks the slot, remove unlinks it with
+ * neighbour repair and relabels the last node into the hole, mirroring the
+ * swap-remove of the rows. The graph is built in one go when the count first
+ * reaches the threshold (under the write lock: the start-up rebuild holds it
+ * for the build; a snapshot avoids that) and freed when the count drops
+ * below half of it (hysteresis, so a count hovering at the threshold does not
+ * rebuild over and over). Search results from the graph are re-scored with
+ * the scan's own formula, so their distances are bit-identical to the exact
+ * scan's.
+ *
+ * Snapshots. fl_index_save writes ids, rows and graph with the caller's
+ * generation and a SHA-256; fl_index_load checks everything (checksum,
+ * header, ids unique, values finite, cosine rows unit, every graph invariant)
+ * and answers FL_ERR_CORRUPT otherwise, so a damaged or stale file costs a
+ * rebuild, never a wrong answer.
  *
  * Storage. Vectors live in chunks of CHUNK_ROWS rows. Each chunk is one
  * 64-byte aligned allocation: CHUNK_ROWS rows of `stride` floats (dim rounded
@@ -32,10 +55,12 @@
  *     a future kernel may read whole cache lines);
  *   - under FL_INDEX_COSINE every stored row has unit norm (up to rounding).
  *
- * Failure. Every allocation an add needs (map growth, new chunk) happens
- * before the first change, so FL_ERR_NOMEM leaves the index as it was. remove
- * never allocates. search never allocates: its heap lives in the caller's
- * output array and its distance block on the stack.
+ * Failure. Every allocation an add needs (map growth, new chunk, graph room
+ * and prepared graph nodes) happens before the first change, so FL_ERR_NOMEM
+ * leaves the index as it was. remove never allocates. The exact search never
+ * allocates: its heap lives in the caller's output array and its distance
+ * block on the stack; a graph search takes a pooled scratch and scans exactly
+ * if it cannot get one.
  *
  * Threading model. One pthread rwlock per index:
  *   - search, get, count, foreach, memory_bytes take the read side and run in
@@ -639,8 +664,7 @@ enum fl_status fl_index_search(struct fl_index *ix, const float *q, size_t k, fl
 enum fl_status fl_index_search_opt(struct fl_index *ix, const float *q, size_t k,
                                    float max_distance, const uint64_t *exclude_id,
                                    const struct fl_index_search_opts *opts,
-                                   struct fl_index_hit *out_hits, size_t *out_n,
-                                   struct fl_err *err)
+                                   struct fl_index_hit *out_hits, size_t *out_n, struct fl_err *err)
 {
     enum fl_index_search_mode mode = opts ? opts->mode : FL_INDEX_SEARCH_AUTO;
     size_t ef;

@@ -103,11 +103,10 @@ size_t fl_index_count(struct fl_index *ix);
 enum fl_status fl_index_get(struct fl_index *ix, uint64_t id, float *out_vec, struct fl_err *err);
 
 /* k-nearest search: exact below the HNSW threshold, from the graph above it
- * (fl_index_search_opt with NULL options; see there). q: dim floats (borrowed; any norm for cosine but
- * not zero). Returns in out_hits (caller-owned, room for k) the up to k
- * vectors with distance <= max_distance (INFINITY: no threshold), best first,
- * ties broken by the smaller id; *out_n is their count (0 is a success).
- * exclude_id, if not NULL, names one id never to return (search by an
+ * (fl_index_search_opt with NULL options; see there). q: dim floats (borrowed; any norm for cosine
+ * but not zero). Returns in out_hits (caller-owned, room for k) the up to k vectors with distance
+ * <= max_distance (INFINITY: no threshold), best first, ties broken by the smaller id; *out_n is
+ * their count (0 is a success). exclude_id, if not NULL, names one id never to return (search by an
  * indexed face without finding itself). k is 1..FL_INDEX_K_MAX.
  * Returns FL_OK; FL_ERR_INVALID_ARG for a bad k, a NaN/infinite query, a zero
  * query under cosine, or a NaN max_distance. The exact scan never allocates;

@@ -71,8 +71,7 @@ static const struct fl_index_search_opts APPROX = {.mode = FL_INDEX_SEARCH_APPRO
 
 /* Mean recall@K of the graph against the exact scan over the queries; also
  * checks that every hit found by both has the same distance bit for bit. */
-static double recall_ef(struct fl_index *ix, const float *qs, size_t nq, size_t ef,
-                        int *bad_dist)
+static double recall_ef(struct fl_index *ix, const float *qs, size_t nq, size_t ef, int *bad_dist)
 {
     const struct fl_index_search_opts approx = {.mode = FL_INDEX_SEARCH_APPROX, .ef = ef};
     struct fl_index_hit e[K], a[K];
@@ -314,8 +313,8 @@ static void test_snapshot(void)
      * at that node itself, then re-sign. */
     uint32_t last = (uint32_t)(fl_index_count(g_big) - 1);
     uint8_t *q = p + n - 36;
-    uint32_t old = (uint32_t)q[0] | (uint32_t)q[1] << 8 | (uint32_t)q[2] << 16 |
-                   (uint32_t)q[3] << 24;
+    uint32_t old =
+        (uint32_t)q[0] | (uint32_t)q[1] << 8 | (uint32_t)q[2] << 16 | (uint32_t)q[3] << 24;
     T_CHECK(old < last + 1);
     q[0] = (uint8_t)last;
     q[1] = (uint8_t)(last >> 8);
@@ -524,8 +523,8 @@ static void test_alloc_failure(void)
         struct fl_err e = {0};
         if ((r1 != FL_OK && r1 != FL_ERR_NOMEM) || (r2 != FL_OK && r2 != FL_ERR_NOMEM) ||
             fl_index_count(ix) != want || fl__index_check_graph(ix, true, &e) != FL_OK) {
-            printf("# fail at %ld: %d %d count %zu want %zu: %s\n", at, r1, r2,
-                   fl_index_count(ix), want, e.msg);
+            printf("# fail at %ld: %d %d count %zu want %zu: %s\n", at, r1, r2, fl_index_count(ix),
+                   want, e.msg);
             mismatched++;
         }
         failures += inj > 0;
