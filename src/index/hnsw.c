@@ -993,7 +993,7 @@ struct fl__hnsw *fl__hnsw_deserialize(const uint8_t *p, size_t n, size_t *off, s
     uint64_t rs[4];
     if (!get_u32(p, n, off, &m) || !get_u32(p, n, off, &efc))
         goto corrupt;
-    if (m < 2 || m > FL__HNSW_M_MAX || efc < 1 || efc > 100000)
+    if (m < 2 || m > FL__HNSW_M_MAX || efc < 1 || efc > FL_INDEX_EF_MAX)
         goto corrupt;
     for (int i = 0; i < 4; i++) {
         if (!get_u64(p, n, off, &rs[i]))

@@ -690,7 +690,7 @@ enum fl_status fl_index_search_opt(struct fl_index *ix, const float *q, size_t k
         return fl_err_set(err, FL_ERR_INVALID_ARG, "index: unknown search mode %d", (int)mode);
     fl__index_topk_init(&t, out_hits, k, max_distance);
     rdlock(ix);
-    ef = opts && opts->ef ? opts->ef : ix->hp.ef_search;
+    ef = opts && opts->ef ? FL_MIN(opts->ef, (size_t)FL_INDEX_EF_MAX) : ix->hp.ef_search;
     ef = FL_MAX(ef, k + (exclude_id != NULL));
     graph = ix->g && (mode == FL_INDEX_SEARCH_APPROX ||
                       (mode == FL_INDEX_SEARCH_AUTO && ix->n >= ix->hp.threshold));
@@ -745,9 +745,9 @@ static enum fl_status check_params(const struct fl_index_hnsw_params *p, struct 
     if (p->m < 2 || p->m > FL__HNSW_M_MAX)
         return fl_err_set(err, FL_ERR_INVALID_ARG, "index: m %u outside 2..%d", p->m,
                           FL__HNSW_M_MAX);
-    if (p->ef_construction < 1 || p->ef_construction > 100000 || p->ef_search < 1 ||
-        p->ef_search > 100000)
-        return fl_err_set(err, FL_ERR_INVALID_ARG, "index: ef outside 1..100000");
+    if (p->ef_construction < 1 || p->ef_construction > FL_INDEX_EF_MAX || p->ef_search < 1 ||
+        p->ef_search > FL_INDEX_EF_MAX)
+        return fl_err_set(err, FL_ERR_INVALID_ARG, "index: ef outside 1..%d", FL_INDEX_EF_MAX);
     return FL_OK;
 }
 

@@ -134,12 +134,13 @@ enum fl_status fl_index_search(struct fl_index *ix, const float *q, size_t k, fl
  *   seed             level draws (reproducible graphs). */
 #define FL_INDEX_HNSW_THRESHOLD_DEFAULT 20000
 #define FL_INDEX_EF_SEARCH_DEFAULT      192
+#define FL_INDEX_EF_MAX                 100000 /* largest ef_construction / ef_search / ef */
 
 struct fl_index_hnsw_params {
     size_t threshold;         /* graph when count >= threshold; SIZE_MAX: never */
     unsigned m;               /* 2..64 */
-    unsigned ef_construction; /* 1..100000 */
-    unsigned ef_search;       /* 1..100000; raised to k per search */
+    unsigned ef_construction; /* 1..FL_INDEX_EF_MAX */
+    unsigned ef_search;       /* 1..FL_INDEX_EF_MAX; raised to k per search */
     uint64_t seed;            /* level-draw seed */
 };
 
@@ -166,7 +167,8 @@ enum fl_index_search_mode {
 
 struct fl_index_search_opts {
     enum fl_index_search_mode mode;
-    size_t ef; /* beam width; 0: the index's ef_search. Raised to k (+1 with exclude). */
+    size_t ef; /* beam width; 0: the index's ef_search. Capped at FL_INDEX_EF_MAX, then
+                  raised to k (+1 with exclude). */
 };
 
 /* fl_index_search with options (NULL opts: AUTO, default ef). Same contract,

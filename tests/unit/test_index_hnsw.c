@@ -486,6 +486,10 @@ static void test_params(void)
     T_CHECK_EQ_INT(fl_index_set_hnsw(ix, &hp, &err), FL_OK);
     T_CHECK(fl_index_has_graph(ix));
     check_graph(ix);
+    /* An absurd ef is capped, not trusted. */
+    struct fl_index_search_opts huge = {.mode = FL_INDEX_SEARCH_APPROX, .ef = SIZE_MAX};
+    T_CHECK_EQ_INT(fl_index_search_opt(ix, v, 1, INFINITY, NULL, &huge, h, &n, &err), FL_OK);
+    T_CHECK(n == 1 && h[0].id == 49);
     fl_index_free(ix);
 }
 
