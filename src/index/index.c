@@ -1,12 +1,35 @@
 /*
- * index.c: the per-collection exact vector index.
+ * index.c: the per-collection vector index: storage, exact scan, and the
+ * switch to the HNSW graph (hnsw.c) above a size threshold; snapshots.
  *
  * What. A set of (id, vector) pairs with one dimension and one metric, and an
  * exact k-nearest search by a linear SIMD scan. At face-collection sizes (up
  * to a few million vectors of 128-512 floats) an exact scan streams memory at
  * close to the machine's bandwidth and needs no tuning, gives exact answers
- * and costs nothing to update; an approximate graph (HNSW) is the later step
- * for collections where the scan's O(N) per query is too slow.
+ * and costs nothing to update; but it is O(N) per query. From a configurable
+ * count (default 20,000) the index also keeps an HNSW graph over the same
+ * rows and answers from it (approximate, ~20x fewer bytes touched at 200k);
+ * the exact scan stays available per search (FL_INDEX_SEARCH_EXACT) and is
+ * the graph's recall reference in the tests.
+ *
+ * Graph. Node s of the graph is slot s, so the graph reads the rows in place
+ * (no second copy of the vectors). add appends a node (its level drawn and
+ * its upper lists allocated first, with the rows, so an add is still all or
+ * nothing), replace unlinks and relinks the slot, remove unlinks it with
+ * neighbour repair and relabels the last node into the hole, mirroring the
+ * swap-remove of the rows. The graph is built in one go when the count first
+ * reaches the threshold (under the write lock: the start-up rebuild holds it
+ * for the build; a snapshot avoids that) and freed when the count drops
+ * below half of it (hysteresis, so a count hovering at the threshold does not
+ * rebuild over and over). Search results from the graph are re-scored with
+ * the scan's own formula, so their distances are bit-identical to the exact
+ * scan's.
+ *
+ * Snapshots. fl_index_save writes ids, rows and graph with the caller's
+ * generation and a SHA-256; fl_index_load checks everything (checksum,
+ * header, ids unique, values finite, cosine rows unit, every graph invariant)
+ * and answers FL_ERR_CORRUPT otherwise, so a damaged or stale file costs a
+ * rebuild, never a wrong answer.
  *
  * Storage. Vectors live in chunks of CHUNK_ROWS rows. Each chunk is one
  * 64-byte aligned allocation: CHUNK_ROWS rows of `stride` floats (dim rounded
@@ -32,10 +55,12 @@
  *     a future kernel may read whole cache lines);
  *   - under FL_INDEX_COSINE every stored row has unit norm (up to rounding).
  *
- * Failure. Every allocation an add needs (map growth, new chunk) happens
- * before the first change, so FL_ERR_NOMEM leaves the index as it was. remove
- * never allocates. search never allocates: its heap lives in the caller's
- * output array and its distance block on the stack.
+ * Failure. Every allocation an add needs (map growth, new chunk, graph room
+ * and prepared graph nodes) happens before the first change, so FL_ERR_NOMEM
+ * leaves the index as it was. remove never allocates. The exact search never
+ * allocates: its heap lives in the caller's output array and its distance
+ * block on the stack; a graph search takes a pooled scratch and scans exactly
+ * if it cannot get one.
  *
  * Threading model. One pthread rwlock per index:
  *   - search, get, count, foreach, memory_bytes take the read side and run in
@@ -59,7 +84,7 @@
  */
 #define _GNU_SOURCE /* pthread_rwlockattr_setkind_np */
 
-#include "index/index_int.h"
+#include "index/hnsw.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -185,7 +210,23 @@ struct fl_index {
     size_t n_chunks;                   /* allocated chunks */
     size_t cap_chunks;                 /* room in chunks[] */
     struct idmap map;                  /* id -> slot */
+    struct fl_index_hnsw_params hp;    /* graph parameters */
+    struct fl__hnsw *g;                /* owned; the graph, or NULL (below the threshold) */
 };
+
+_Static_assert(CHUNK_SHIFT == FL__HNSW_CHUNK_SHIFT, "graph and rows must chunk alike");
+
+/* The graph's view of the rows (rebuilt per call: chunks may move). */
+static struct fl__hnsw_vecs vecs_view(const struct fl_index *ix)
+{
+    return (struct fl__hnsw_vecs){
+        .chunks = ix->chunks,
+        .stride = ix->stride,
+        .dim = ix->dim,
+        .dist = ix->metric == FL_INDEX_L2 ? ix->kern->l2 : ix->kern->dot,
+        .neg = ix->metric != FL_INDEX_L2,
+    };
+}
 
 static inline float *slot_row(const struct fl_index *ix, size_t slot)
 {
@@ -244,6 +285,7 @@ struct fl_index *fl_index_new(size_t dim, enum fl_index_metric metric, struct fl
     ix->chunk_bytes = CHUNK_ROWS * ix->stride * sizeof(float) + CHUNK_ROWS * sizeof(uint64_t);
     ix->metric = metric;
     ix->kern = fl__index_dist_active();
+    fl_index_hnsw_defaults(&ix->hp);
     if (pthread_rwlockattr_init(&attr) != 0) {
         fl_free(ix);
         fl_err_set(err, FL_ERR_NOMEM, "index: cannot create lock attributes");
@@ -270,6 +312,7 @@ void fl_index_free(struct fl_index *ix)
         fl_free_aligned(ix->chunks[c]);
     fl_free(ix->chunks);
     fl_free(ix->map.e);
+    fl__hnsw_free(ix->g);
     pthread_rwlock_destroy(&ix->lock);
     fl_free(ix);
 }
@@ -355,12 +398,21 @@ static enum fl_status reserve(struct fl_index *ix, size_t n_total, struct fl_err
     return rc;
 }
 
-/* Insert or replace one validated vector. Room reserved; write lock held. */
+/* Insert or replace one validated vector. Room reserved (and, with a graph,
+ * a prepared graph node for a new id); write lock held. */
 static void put(struct fl_index *ix, uint64_t id, const float *v, float scale)
 {
     struct map_entry *e = map_find(&ix->map, id);
+    struct fl__hnsw_vecs vv;
     if (e) {
-        write_row(ix, e->slot1 - 1, v, scale);
+        uint32_t slot = e->slot1 - 1;
+        if (ix->g) {
+            vv = vecs_view(ix);
+            fl__hnsw_unlink(ix->g, &vv, slot);
+        }
+        write_row(ix, slot, v, scale);
+        if (ix->g)
+            fl__hnsw_relink(ix->g, &vv, slot);
         return;
     }
     FL_ASSERT(ix->n < ix->n_chunks * CHUNK_ROWS);
@@ -368,6 +420,61 @@ static void put(struct fl_index *ix, uint64_t id, const float *v, float scale)
     *slot_id(ix, ix->n) = id;
     map_insert(&ix->map, id, ix->n);
     ix->n++;
+    if (ix->g) {
+        vv = vecs_view(ix);
+        fl__hnsw_append(ix->g, &vv);
+    }
+}
+
+/* Build the graph over every stored vector (write lock held). On failure
+ * there is no graph and searches stay exact. */
+static enum fl_status build_graph(struct fl_index *ix, struct fl_err *err)
+{
+    enum fl_status rc;
+    struct fl__hnsw_vecs vv = vecs_view(ix);
+    struct fl__hnsw *g = fl__hnsw_new(ix->hp.m, ix->hp.ef_construction, ix->hp.seed, err);
+    if (!g)
+        return err ? err->code : FL_ERR_NOMEM;
+    rc = fl__hnsw_reserve(g, ix->n, err);
+    if (rc == FL_OK)
+        rc = fl__hnsw_prepare(g, ix->n, err);
+    if (rc != FL_OK) {
+        fl__hnsw_free(g);
+        return rc;
+    }
+    for (size_t s = 0; s < ix->n; s++)
+        fl__hnsw_append(g, &vv);
+    ix->g = g;
+    return FL_OK;
+}
+
+/* After a write: build the graph when the count reached the threshold, drop
+ * it when the count fell below half of it. Write lock held. A failed build
+ * is logged; the write itself has succeeded and searches stay exact. */
+static void graph_follow_count(struct fl_index *ix)
+{
+    if (!ix->g && ix->hp.threshold != SIZE_MAX && ix->n >= ix->hp.threshold && ix->n > 0) {
+        struct fl_err e = {0};
+        if (build_graph(ix, &e) != FL_OK)
+            FL_LOG_W("index: cannot build the graph (%s); searching exactly", e.msg);
+    } else if (ix->g && ix->n < ix->hp.threshold / 2) {
+        fl__hnsw_free(ix->g);
+        ix->g = NULL;
+    }
+}
+
+/* Reserve graph room and prepare up to `count` new nodes, when there is a
+ * graph. Write lock held; on failure the graph is unchanged. */
+static enum fl_status graph_reserve(struct fl_index *ix, size_t n_total, size_t count,
+                                    struct fl_err *err)
+{
+    enum fl_status rc;
+    if (!ix->g || count == 0)
+        return FL_OK;
+    rc = fl__hnsw_reserve(ix->g, n_total, err);
+    if (rc == FL_OK)
+        rc = fl__hnsw_prepare(ix->g, count, err);
+    return rc;
 }
 
 enum fl_status fl_index_add(struct fl_index *ix, uint64_t id, const float *vec, struct fl_err *err)
@@ -380,10 +487,13 @@ enum fl_status fl_index_add(struct fl_index *ix, uint64_t id, const float *vec, 
     wrlock(ix);
     if (!map_find(&ix->map, id)) {
         rc = reserve(ix, ix->n + 1, err);
+        if (rc == FL_OK)
+            rc = graph_reserve(ix, ix->n + 1, 1, err);
         if (rc != FL_OK)
             goto out;
     }
     put(ix, id, vec, scale);
+    graph_follow_count(ix);
 out:
     unlock(ix);
     return rc;
@@ -412,6 +522,8 @@ enum fl_status fl_index_add_batch(struct fl_index *ix, const uint64_t *ids, cons
         total = ix->n + n_new; /* repeats within the batch still over-count: safe */
     }
     rc = reserve(ix, total, err);
+    if (rc == FL_OK)
+        rc = graph_reserve(ix, total, total - ix->n, err);
     if (rc != FL_OK)
         goto out;
     for (size_t i = 0; i < n; i++) {
@@ -419,6 +531,9 @@ enum fl_status fl_index_add_batch(struct fl_index *ix, const uint64_t *ids, cons
         (void)check_vec(ix, v, &scale, NULL);
         put(ix, ids[i], v, scale);
     }
+    if (ix->g)
+        fl__hnsw_unprepare(ix->g); /* nodes prepared for ids that were replaced */
+    graph_follow_count(ix);
 out:
     unlock(ix);
     return rc;
@@ -438,6 +553,10 @@ enum fl_status fl_index_remove(struct fl_index *ix, uint64_t id, struct fl_err *
     }
     slot = e->slot1 - 1;
     last = ix->n - 1;
+    if (ix->g) {
+        struct fl__hnsw_vecs vv = vecs_view(ix);
+        fl__hnsw_remove(ix->g, &vv, (uint32_t)slot); /* before the rows move */
+    }
     map_delete(&ix->map, e);
     if (slot != last) {
         uint64_t moved = *slot_id(ix, last);
@@ -453,6 +572,7 @@ enum fl_status fl_index_remove(struct fl_index *ix, uint64_t id, struct fl_err *
     need = (ix->n + CHUNK_ROWS - 1) / CHUNK_ROWS;
     while (ix->n_chunks > need + 1)
         fl_free_aligned(ix->chunks[--ix->n_chunks]);
+    graph_follow_count(ix);
 out:
     unlock(ix);
     return rc;
@@ -510,10 +630,45 @@ static void scan_chunk(const struct fl_index *ix, const float *chunk, size_t n, 
     }
 }
 
+/* Graph search into the selector. Read lock held. Returns false if no
+ * scratch could be had (the caller scans exactly instead). */
+static bool search_graph(struct fl_index *ix, const float *q, size_t ef, float offset, float scale,
+                         const uint64_t *exclude_id, struct fl__index_topk *t)
+{
+    const struct fl__hnsw_cand *c;
+    struct fl__hnsw_vecs vv = vecs_view(ix);
+    struct fl__hnsw_scratch *sc = fl__hnsw_scratch_get(ix->g, ef);
+    if (!sc)
+        return false;
+    size_t nc = fl__hnsw_search(ix->g, &vv, sc, q, ef, &c);
+    for (size_t i = 0; i < nc; i++) {
+        uint64_t id = *slot_id(ix, c[i].s);
+        /* The graph distance is l2 or -dot; turn it into the metric's
+         * distance exactly as the scan does (offset + scale * raw). */
+        float raw = ix->metric == FL_INDEX_L2 ? c[i].d : -c[i].d;
+        if (exclude_id && id == *exclude_id)
+            continue;
+        fl__index_topk_push(t, id, offset + scale * raw);
+    }
+    fl__hnsw_scratch_put(ix->g, sc);
+    return true;
+}
+
 enum fl_status fl_index_search(struct fl_index *ix, const float *q, size_t k, float max_distance,
                                const uint64_t *exclude_id, struct fl_index_hit *out_hits,
                                size_t *out_n, struct fl_err *err)
 {
+    return fl_index_search_opt(ix, q, k, max_distance, exclude_id, NULL, out_hits, out_n, err);
+}
+
+enum fl_status fl_index_search_opt(struct fl_index *ix, const float *q, size_t k,
+                                   float max_distance, const uint64_t *exclude_id,
+                                   const struct fl_index_search_opts *opts,
+                                   struct fl_index_hit *out_hits, size_t *out_n, struct fl_err *err)
+{
+    enum fl_index_search_mode mode = opts ? opts->mode : FL_INDEX_SEARCH_AUTO;
+    size_t ef;
+    bool graph;
     struct fl__index_topk t;
     float offset = 0.0f, scale = 1.0f, unused;
     enum fl_status rc;
@@ -530,11 +685,20 @@ enum fl_status fl_index_search(struct fl_index *ix, const float *q, size_t k, fl
         offset = 1.0f;
         scale = -unused; /* 1 - dot(q, v) / |q| */
     }
+    if (mode != FL_INDEX_SEARCH_AUTO && mode != FL_INDEX_SEARCH_EXACT &&
+        mode != FL_INDEX_SEARCH_APPROX)
+        return fl_err_set(err, FL_ERR_INVALID_ARG, "index: unknown search mode %d", (int)mode);
     fl__index_topk_init(&t, out_hits, k, max_distance);
     rdlock(ix);
-    for (size_t c = 0; c * CHUNK_ROWS < ix->n; c++) {
-        size_t rows = FL_MIN(CHUNK_ROWS, ix->n - c * CHUNK_ROWS);
-        scan_chunk(ix, ix->chunks[c], rows, q, offset, scale, exclude_id, &t);
+    ef = opts && opts->ef ? FL_MIN(opts->ef, (size_t)FL_INDEX_EF_MAX) : ix->hp.ef_search;
+    ef = FL_MAX(ef, k + (exclude_id != NULL));
+    graph = ix->g && (mode == FL_INDEX_SEARCH_APPROX ||
+                      (mode == FL_INDEX_SEARCH_AUTO && ix->n >= ix->hp.threshold));
+    if (!graph || !search_graph(ix, q, ef, offset, scale, exclude_id, &t)) {
+        for (size_t c = 0; c * CHUNK_ROWS < ix->n; c++) {
+            size_t rows = FL_MIN(CHUNK_ROWS, ix->n - c * CHUNK_ROWS);
+            scan_chunk(ix, ix->chunks[c], rows, q, offset, scale, exclude_id, &t);
+        }
     }
     unlock(ix);
     *out_n = fl__index_topk_finish(&t);
@@ -560,7 +724,262 @@ size_t fl_index_memory_bytes(struct fl_index *ix)
     size_t b;
     rdlock(ix);
     b = sizeof(*ix) + ix->n_chunks * ix->chunk_bytes + ix->cap_chunks * sizeof(float *) +
-        ix->map.cap * sizeof(struct map_entry);
+        ix->map.cap * sizeof(struct map_entry) + (ix->g ? fl__hnsw_memory_bytes(ix->g) : 0);
     unlock(ix);
     return b;
+}
+
+/* ================================ HNSW control ================================ */
+
+void fl_index_hnsw_defaults(struct fl_index_hnsw_params *p)
+{
+    p->threshold = FL_INDEX_HNSW_THRESHOLD_DEFAULT;
+    p->m = 16;
+    p->ef_construction = 200;
+    p->ef_search = FL_INDEX_EF_SEARCH_DEFAULT;
+    p->seed = 0x68e5f1a7c0ffee01u;
+}
+
+static enum fl_status check_params(const struct fl_index_hnsw_params *p, struct fl_err *err)
+{
+    if (p->m < 2 || p->m > FL__HNSW_M_MAX)
+        return fl_err_set(err, FL_ERR_INVALID_ARG, "index: m %u outside 2..%d", p->m,
+                          FL__HNSW_M_MAX);
+    if (p->ef_construction < 1 || p->ef_construction > FL_INDEX_EF_MAX || p->ef_search < 1 ||
+        p->ef_search > FL_INDEX_EF_MAX)
+        return fl_err_set(err, FL_ERR_INVALID_ARG, "index: ef outside 1..%d", FL_INDEX_EF_MAX);
+    return FL_OK;
+}
+
+enum fl_status fl_index_set_hnsw(struct fl_index *ix, const struct fl_index_hnsw_params *p,
+                                 struct fl_err *err)
+{
+    enum fl_status rc = check_params(p, err);
+    if (rc != FL_OK)
+        return rc;
+    wrlock(ix);
+    if (ix->g && (p->m != ix->hp.m || p->ef_construction != ix->hp.ef_construction ||
+                  p->seed != ix->hp.seed)) {
+        fl__hnsw_free(ix->g);
+        ix->g = NULL;
+    }
+    ix->hp = *p;
+    if (!ix->g && ix->hp.threshold != SIZE_MAX && ix->n >= ix->hp.threshold && ix->n > 0)
+        rc = build_graph(ix, err);
+    else if (ix->g && ix->n < ix->hp.threshold / 2)
+        graph_follow_count(ix);
+    unlock(ix);
+    return rc;
+}
+
+bool fl_index_has_graph(struct fl_index *ix)
+{
+    bool b;
+    rdlock(ix);
+    b = ix->g != NULL;
+    unlock(ix);
+    return b;
+}
+
+enum fl_status fl__index_check_graph(struct fl_index *ix, bool reachable, struct fl_err *err)
+{
+    enum fl_status rc = FL_OK;
+    rdlock(ix);
+    if (ix->g) {
+        if (fl__hnsw_count(ix->g) != ix->n)
+            rc = fl_err_set(err, FL_ERR_CORRUPT, "graph: %zu nodes for %zu vectors",
+                            fl__hnsw_count(ix->g), ix->n);
+        else
+            rc = fl__hnsw_check(ix->g, reachable, err);
+    }
+    unlock(ix);
+    return rc;
+}
+
+/* ================================ Snapshots ================================ */
+
+#define SNAP_MAGIC   "FLIXSNAP"
+#define SNAP_VERSION 1u
+#define SNAP_HEADER  (8 + 4 * 4 + 8 + 8)
+
+static void le32(uint8_t *p, uint32_t x)
+{
+    p[0] = (uint8_t)x;
+    p[1] = (uint8_t)(x >> 8);
+    p[2] = (uint8_t)(x >> 16);
+    p[3] = (uint8_t)(x >> 24);
+}
+
+static void le64(uint8_t *p, uint64_t x)
+{
+    le32(p, (uint32_t)x);
+    le32(p + 4, (uint32_t)(x >> 32));
+}
+
+static uint32_t rd32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t rd64(const uint8_t *p)
+{
+    return (uint64_t)rd32(p + 4) << 32 | rd32(p);
+}
+
+enum fl_status fl_index_save_mem(struct fl_index *ix, uint64_t generation, uint8_t **out,
+                                 size_t *out_len, struct fl_err *err)
+{
+    enum fl_status rc;
+    struct fl_buf b;
+    uint8_t hdr[SNAP_HEADER], sum[32];
+    uint8_t *row = NULL;
+    size_t row_bytes = 8 + ix->dim * 4;
+    fl_buf_init(&b, SIZE_MAX);
+    row = fl_malloc(row_bytes);
+    if (!row)
+        return fl_err_set(err, FL_ERR_NOMEM, "index: out of memory saving");
+    rdlock(ix);
+    memcpy(hdr, SNAP_MAGIC, 8);
+    le32(hdr + 8, SNAP_VERSION);
+    le32(hdr + 12, (uint32_t)ix->dim);
+    le32(hdr + 16, (uint32_t)ix->metric);
+    le32(hdr + 20, ix->g ? 1u : 0u);
+    le64(hdr + 24, ix->n);
+    le64(hdr + 32, generation);
+    rc = fl_buf_append(&b, hdr, sizeof(hdr), err);
+    for (size_t s = 0; s < ix->n && rc == FL_OK; s++) {
+        const float *r = slot_row(ix, s);
+        le64(row, *slot_id(ix, s));
+        for (size_t i = 0; i < ix->dim; i++) {
+            uint32_t u;
+            memcpy(&u, &r[i], 4);
+            le32(row + 8 + 4 * i, u);
+        }
+        rc = fl_buf_append(&b, row, row_bytes, err);
+    }
+    if (rc == FL_OK && ix->g)
+        rc = fl__hnsw_serialize(ix->g, &b, err);
+    unlock(ix);
+    if (rc == FL_OK) {
+        fl_sha256(b.data, b.len, sum);
+        rc = fl_buf_append(&b, sum, sizeof(sum), err);
+    }
+    fl_free(row);
+    if (rc != FL_OK) {
+        fl_buf_fini(&b);
+        return rc;
+    }
+    *out = (uint8_t *)fl_buf_take(&b, out_len);
+    return FL_OK;
+}
+
+enum fl_status fl_index_save(struct fl_index *ix, const char *path, uint64_t generation,
+                             struct fl_err *err)
+{
+    uint8_t *p = NULL;
+    size_t n = 0;
+    enum fl_status rc = fl_index_save_mem(ix, generation, &p, &n, err);
+    if (rc == FL_OK)
+        rc = fl_file_write_atomic(path, p, n, err);
+    fl_free(p);
+    return rc;
+}
+
+struct fl_index *fl_index_load_mem(const uint8_t *p, size_t n, size_t dim,
+                                   enum fl_index_metric metric, uint64_t generation,
+                                   const struct fl_index_hnsw_params *params, struct fl_err *err)
+{
+    struct fl_index *ix = NULL;
+    uint8_t sum[32];
+    uint64_t count;
+    uint32_t flags;
+    size_t off = SNAP_HEADER, body, row_bytes;
+    if (n < SNAP_HEADER + 32)
+        goto corrupt;
+    body = n - 32;
+    fl_sha256(p, body, sum);
+    if (memcmp(sum, p + body, 32) != 0) {
+        fl_err_set(err, FL_ERR_CORRUPT, "index snapshot: checksum mismatch");
+        return NULL;
+    }
+    if (memcmp(p, SNAP_MAGIC, 8) != 0 || rd32(p + 8) != SNAP_VERSION) {
+        fl_err_set(err, FL_ERR_CORRUPT, "index snapshot: bad magic or version");
+        return NULL;
+    }
+    if (rd32(p + 12) != dim || rd32(p + 16) != (uint32_t)metric || rd64(p + 32) != generation) {
+        fl_err_set(err, FL_ERR_CORRUPT, "index snapshot: dim, metric or generation mismatch");
+        return NULL;
+    }
+    flags = rd32(p + 20);
+    count = rd64(p + 24);
+    if (flags > 1)
+        goto corrupt;
+    ix = fl_index_new(dim, metric, err);
+    if (!ix) {
+        if (err && err->code == FL_ERR_INVALID_ARG)
+            fl_err_set(err, FL_ERR_CORRUPT, "index snapshot: bad dim or metric");
+        return NULL;
+    }
+    if (params) {
+        if (check_params(params, err) != FL_OK)
+            goto fail;
+        ix->hp = *params;
+    }
+    row_bytes = 8 + dim * 4;
+    if (count > SLOTS_MAX || count > (body - off) / row_bytes)
+        goto corrupt;
+    if (reserve(ix, (size_t)count, err) != FL_OK)
+        goto fail;
+    for (size_t s = 0; s < count; s++, off += row_bytes) {
+        float *r = slot_row(ix, s);
+        uint64_t id = rd64(p + off);
+        double ss = 0.0;
+        for (size_t i = 0; i < dim; i++) {
+            uint32_t u = rd32(p + off + 8 + 4 * i);
+            memcpy(&r[i], &u, 4);
+            if (!isfinite(r[i]))
+                goto corrupt;
+            ss += (double)r[i] * r[i];
+        }
+        memset(r + dim, 0, (ix->stride - dim) * sizeof(float));
+        if (metric == FL_INDEX_COSINE && fabs(ss - 1.0) > 1e-3)
+            goto corrupt;
+        if (map_find(&ix->map, id))
+            goto corrupt;
+        *slot_id(ix, s) = id;
+        map_insert(&ix->map, id, s);
+        ix->n = s + 1;
+    }
+    if (flags & 1) {
+        struct fl__hnsw *g = fl__hnsw_deserialize(p, body, &off, ix->n, err);
+        if (!g)
+            goto fail;
+        ix->g = g;
+        ix->hp.m = fl__hnsw_m(g);
+        ix->hp.ef_construction = fl__hnsw_ef_construction(g);
+    }
+    if (off != body)
+        goto corrupt;
+    if (!ix->g && ix->hp.threshold != SIZE_MAX && ix->n >= ix->hp.threshold && ix->n > 0 &&
+        build_graph(ix, err) != FL_OK)
+        goto fail;
+    return ix;
+corrupt:
+    fl_err_set(err, FL_ERR_CORRUPT, "index snapshot: malformed");
+fail:
+    fl_index_free(ix);
+    return NULL;
+}
+
+struct fl_index *fl_index_load(const char *path, size_t dim, enum fl_index_metric metric,
+                               uint64_t generation, const struct fl_index_hnsw_params *params,
+                               struct fl_err *err)
+{
+    uint8_t *p = NULL;
+    size_t n = 0;
+    struct fl_index *ix = NULL;
+    if (fl_file_read(path, SIZE_MAX, &p, &n, err) == FL_OK)
+        ix = fl_index_load_mem(p, n, dim, metric, generation, params, err);
+    fl_free(p);
+    return ix;
 }

@@ -104,4 +104,11 @@ void fl__index_topk_push(struct fl__index_topk *t, uint64_t id, float distance);
 /* Sort the held hits best first in place; returns how many there are. */
 size_t fl__index_topk_finish(struct fl__index_topk *t);
 
+/* ============================== Graph (tests) ============================== */
+
+/* Check the index's graph, if it has one: one node per vector and every
+ * invariant of fl__hnsw_check (with `reachable`, also that every node is
+ * reachable from the entry point). FL_OK without a graph. Read lock. */
+enum fl_status fl__index_check_graph(struct fl_index *ix, bool reachable, struct fl_err *err);
+
 #endif /* FL_INDEX_INT_H */
