@@ -43,7 +43,7 @@ static const struct fl_server_option options[] = {
     {"data-dir", "FACELINK_DATA_DIR", "DIR", "data",
      "where the database and retained crops live"},
     {"store", "FACELINK_STORE", "DSN", "(SQLite in data-dir)",
-     "store backend, e.g. postgresql://user@host/db"},
+     "store backend: sqlite:PATH (PostgreSQL is not built yet)"},
     {"models-dir", "FACELINK_MODELS_DIR", "DIR", "models",
      "fetched model packages"},
     {"default-model", "FACELINK_DEFAULT_MODEL", "NAME", "(service default)",
