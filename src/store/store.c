@@ -130,21 +130,30 @@ const char *fl_store_user_status_name(enum fl_store_user_status s)
 
 /* ============================== Collections ============================== */
 
+/* A collection record's id, model id, FaceModelVersion and dimension are
+ * within the store's limits (shared by create and the reindex commit). */
+static enum fl_status check_collection_record(const struct fl_store_collection *c,
+                                              struct fl_err *err)
+{
+    enum fl_status rc = check_coll(c->id, err);
+    if (rc == FL_OK)
+        rc = check_str("model id", c->model_id, FL_STORE_NAME_MAX, err);
+    if (rc == FL_OK)
+        rc = check_str("face model version", c->face_model_version, FL_STORE_NAME_MAX, err);
+    if (rc == FL_OK && (c->dim == 0 || c->dim > FL_STORE_DIM_MAX))
+        rc = fl_err_set(err, FL_ERR_INVALID_ARG, "store: embedding dimension %u not in 1..%d",
+                        c->dim, FL_STORE_DIM_MAX);
+    return rc;
+}
+
 enum fl_status fl_store_collection_create(struct fl_store *st, const struct fl_store_collection *c,
                                           struct fl_err *err)
 {
     enum fl_status rc;
     FL_ASSERT(st && c && c->id && c->model_id && c->face_model_version);
-    rc = check_coll(c->id, err);
-    if (rc == FL_OK)
-        rc = check_str("model id", c->model_id, FL_STORE_NAME_MAX, err);
-    if (rc == FL_OK)
-        rc = check_str("face model version", c->face_model_version, FL_STORE_NAME_MAX, err);
+    rc = check_collection_record(c, err);
     if (rc != FL_OK)
         return rc;
-    if (c->dim == 0 || c->dim > FL_STORE_DIM_MAX)
-        return fl_err_set(err, FL_ERR_INVALID_ARG, "store: embedding dimension %u not in 1..%d",
-                          c->dim, FL_STORE_DIM_MAX);
     return st->m->x_collection_create(st, c, err);
 }
 
@@ -611,16 +620,9 @@ enum fl_status fl_store_reindex_commit(struct fl_store *st, const struct fl_stor
 {
     enum fl_status rc;
     FL_ASSERT(st && model && model->id && model->model_id && model->face_model_version);
-    rc = check_coll(model->id, err);
-    if (rc == FL_OK)
-        rc = check_str("model id", model->model_id, FL_STORE_NAME_MAX, err);
-    if (rc == FL_OK)
-        rc = check_str("face model version", model->face_model_version, FL_STORE_NAME_MAX, err);
+    rc = check_collection_record(model, err);
     if (rc != FL_OK)
         return rc;
-    if (model->dim == 0 || model->dim > FL_STORE_DIM_MAX)
-        return fl_err_set(err, FL_ERR_INVALID_ARG, "store: embedding dimension %u not in 1..%d",
-                          model->dim, FL_STORE_DIM_MAX);
     return st->m->x_reindex_commit(st, model, err);
 }
 
