@@ -517,6 +517,18 @@ enum fl_status fl_face_embed_chip(struct fl_face_worker *w, const struct fl_imag
     return FL_OK;
 }
 
+enum fl_status fl_face_embed_chips(struct fl_face_worker *w, const struct fl_image *chips, int n,
+                                   enum fl_face_model m, float *out, struct fl_err *err)
+{
+    int dim = fl_face_model_info(m)->dim;
+    for (int i = 0; i < n; i++) {
+        enum fl_status rc = fl_face_embed_chip(w, &chips[i], m, out + (size_t)i * dim, err);
+        if (rc != FL_OK)
+            return rc;
+    }
+    return FL_OK;
+}
+
 enum fl_status fl_face_embed(struct fl_face_worker *w, const struct fl_image *img,
                              const struct fl_face *f, enum fl_face_model m, float *out,
                              struct fl_err *err)
