@@ -41,9 +41,12 @@ struct fl_eval_progress {
 
 /* Which scores a result row is about. */
 enum fl_eval_scorer {
-    FL_EVAL_DLIB = 0,  /* dlib ResNet, Euclidean distance (the default model) */
-    FL_EVAL_MFN = 1,   /* MobileFaceNet, cosine distance */
-    FL_EVAL_FUSED = 2, /* mean of both models' z-normalised scores (see fl_eval_lfw) */
+    FL_EVAL_DLIB = 0,    /* dlib ResNet, Euclidean distance */
+    FL_EVAL_MFN = 1,     /* MobileFaceNet, cosine distance */
+    FL_EVAL_FUSED = 2,   /* the fused model (FaceModelVersion 103.0, the service default):
+                            cosine of the fused vectors; flip-averaged by construction */
+    FL_EVAL_ZFUSION = 3, /* score-level fusion (diagnostic): mean of dlib's and
+                            MobileFaceNet's z-normalised scores (see fl_eval_lfw) */
     FL_EVAL_SCORER_COUNT_
 };
 
@@ -55,7 +58,7 @@ enum fl_eval_align {
     FL_EVAL_ALIGN_COUNT_
 };
 
-/* Short name of a scorer ("dlib", "mobilefacenet", "fused"). */
+/* Short name of a scorer ("dlib", "mobilefacenet", "fused", "zfusion"). */
 FL_API const char *fl_eval_scorer_name(enum fl_eval_scorer s);
 
 /* ================================== LFW ================================== */
@@ -65,7 +68,8 @@ struct fl_eval_lfw_opts {
     const char *pairs_path; /* pairs.txt */
     const char *models_dir; /* "models" */
     int threads;            /* 0: the online CPUs */
-    unsigned scorers;       /* bit mask of 1u << enum fl_eval_scorer (0: dlib only) */
+    unsigned scorers;       /* bit mask of 1u << enum fl_eval_scorer (0: the fused model,
+                               the service default) */
     bool flip;              /* rows with test-time horizontal flip averaging too */
     bool no_plain;          /* with flip: only the flip rows */
     bool centre_crop;       /* when no face is found, embed a fixed centre crop instead
@@ -82,12 +86,12 @@ struct fl_eval_lfw_row {
     bool flip;
     double acc_mean, acc_std; /* over the 10 test folds; pairs with a missing face are errors */
     double acc_found_mean;    /* the same protocol on the pairs whose two faces were found */
-    double threshold_mean;    /* mean chosen threshold (a distance; fused: a z-score) */
+    double threshold_mean;    /* mean chosen threshold (a distance; zfusion: a z-score) */
     double tar_at_far_1e3;    /* all pairs pooled: TAR at the strictest threshold accepting
                                  at most 0.1% of the negative pairs (coarse: 3,000 negatives) */
 };
 
-enum { FL_EVAL_LFW_MAX_ROWS = 6 };
+enum { FL_EVAL_LFW_MAX_ROWS = 8 };
 
 struct fl_eval_lfw_result {
     int n_folds, n_pairs;        /* pairs evaluated */
@@ -158,7 +162,8 @@ struct fl_eval_calibrate_opts {
 struct fl_eval_calibrate_result {
     int n_images, n_no_face, n_embedded;
     double seconds, seconds_pairs;
-    struct fl_eval_cal_model models[2]; /* dlib, mobilefacenet */
+    int n_models;
+    struct fl_eval_cal_model models[3]; /* dlib, mobilefacenet, fused (face model order) */
 };
 
 FL_API enum fl_status fl_eval_calibrate(const struct fl_eval_calibrate_opts *opts,

@@ -32,6 +32,14 @@ for d in (128, 128, 192, 192):
     emb.append(np.frombuffer(buf, np.float32, n * d, off).reshape(n, d).astype(np.float64))
     off += n * d * 4
 assert off == len(buf), "cache size does not match the image set"
+HAS = [((have >> v) & 1) == 1 for v in range(4)]
+# the fused model (src/face/fused.c), rebuilt here from its definition: the flip-averaged dlib
+# and MobileFaceNet vectors as unit vectors scaled by sqrt(W) and sqrt(1 - W), concatenated
+W = 0.857
+HAS.append(HAS[1] & HAS[3])
+with np.errstate(invalid="ignore", divide="ignore"):
+    emb.append(np.hstack([np.sqrt(W) * emb[1] / np.linalg.norm(emb[1], axis=1, keepdims=True),
+                          np.sqrt(1 - W) * emb[3] / np.linalg.norm(emb[3], axis=1, keepdims=True)]))
 
 lines = open(f"{shared}/data/lfw/pairs.txt").read().split("\n")
 folds, per = map(int, lines[0].split())
@@ -49,7 +57,7 @@ pairs = np.array(pairs)
 
 def scores(v):
     a, b = emb[v][pairs[:, 0]], emb[v][pairs[:, 1]]
-    ok = ((have[pairs[:, 0]] >> v) & 1) & ((have[pairs[:, 1]] >> v) & 1)
+    ok = HAS[v][pairs[:, 0]] & HAS[v][pairs[:, 1]]
     s = -np.linalg.norm(a - b, axis=1) if v < 2 else -(1 - (a * b).sum(1))
     s[ok == 0] = np.nan
     return s
@@ -69,18 +77,19 @@ def protocol(s):
     return np.mean(accs), np.std(accs)
 
 
-for v, name in ((0, "dlib"), (1, "dlib flip"), (2, "mobilefacenet"), (3, "mobilefacenet flip")):
-    if ((have >> v) & 1).sum() == 0:
+for v, name in ((0, "dlib"), (1, "dlib flip"), (2, "mobilefacenet"), (3, "mobilefacenet flip"),
+                (4, "fused")):
+    if HAS[v].sum() == 0:
         continue
     m, sd = protocol(scores(v))
     print(f"LFW {name:20s} {100 * m:.2f}% +- {100 * sd:.2f}%")
 
 table = open(os.path.join(os.path.dirname(__file__), "../src/face/calibration_table.c")).read()
-for v, key in ((0, "FL_FACE_MODEL_DLIB"), (2, "FL_FACE_MODEL_MFN")):
+for v, key in ((0, "FL_FACE_MODEL_DLIB"), (2, "FL_FACE_MODEL_MFN"), (4, "FL_FACE_MODEL_FUSED")):
     body = table[table.index(f"[{key}]"):]
     anchors = {float(s): float(d) for d, s in re.findall(r"\{([0-9.e+-]+)f, ([0-9.]+)f,", body)[:8]}
     ths = [anchors[99.0], anchors[80.0]]
-    ok = ((have >> v) & 1) == 1
+    ok = HAS[v]
     X, P = emb[v][ok], pid[ok]
     m = len(P)
     sq = (X * X).sum(1)

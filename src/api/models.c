@@ -5,7 +5,7 @@
  * table (fl_face_model_info), so the API and the engine cannot disagree.
  * FaceModelVersion strings are numeric ("101.0") so SDKs that parse them
  * keep working (REKOGNITION.md §4.6), and never collide with AWS's
- * "1.0".."7.0". The first model is the default.
+ * "1.0".."7.0". The default is face/'s FL_FACE_MODEL_DEFAULT.
  *
  * Threading: the table is built once (pthread_once) and then immutable.
  */
@@ -43,5 +43,5 @@ const struct fl__api_model *fl__api_model_find(const char *id_or_version)
 const struct fl__api_model *fl__api_model_default(void)
 {
     pthread_once(&models_once, models_build);
-    return &models[FL_FACE_MODEL_DLIB];
+    return &models[FL_FACE_MODEL_DEFAULT];
 }

@@ -63,7 +63,8 @@ static void lfw_usage(FILE *f)
             "usage: facelink eval lfw [--images DIR] [--pairs FILE] [--model NAME] [--flip]\n"
             "                         [--flip-only] [--centre-crop] [--dlib-align A] [--subset N]\n"
             "                         [--threads N] [--cache FILE] [--models DIR] [--json]\n"
-            "  --model dlib|mobilefacenet|fused|all   (default dlib)\n"
+            "  --model dlib|mobilefacenet|fused|zfusion|all   (default fused, the service's\n"
+            "                 default model; zfusion: score-level fusion, a diagnostic)\n"
             "  --flip         also report test-time flip averaging\n"
             "  --centre-crop  embed a centre crop when no face is detected (default: error)\n"
             "  --dlib-align dlib68|faceapi|mtcnn5   diagnostic: what dlib is fed (default dlib68:\n"
@@ -83,6 +84,8 @@ static int parse_model_mask(const char *s, unsigned *mask)
         *mask = 1u << FL_EVAL_MFN;
     else if (strcmp(s, "fused") == 0)
         *mask = 1u << FL_EVAL_FUSED;
+    else if (strcmp(s, "zfusion") == 0)
+        *mask = 1u << FL_EVAL_ZFUSION;
     else
         return -1;
     return 0;
@@ -302,7 +305,7 @@ static int eval_calibrate(int argc, char **argv)
     printf("calibration on %d LFW images (%d without a detected face, left out); %d embedded "
            "in this run\n",
            r.n_images, r.n_no_face, r.n_embedded);
-    for (int m = 0; m < 2; m++) {
+    for (int m = 0; m < r.n_models; m++) {
         const struct fl_eval_cal_model *cm = &r.models[m];
         printf("%s: %lld cross-identity pairs, %lld same-identity pairs\n", cm->name,
                cm->n_impostor, cm->n_genuine);

@@ -161,7 +161,7 @@ static enum fl_status measure(const struct fl__lfw_set *s, enum fl__eval_var v, 
     for (int i = 0; i < s->n_images; i++) {
         const float *e = s->emb[v] + (size_t)i * (size_t)dim;
         double n2 = 0;
-        if (!(s->have[i] & (1u << v)))
+        if (!fl__lfw_set_has(s, i, v))
             continue;
         memcpy(x + (size_t)m * (size_t)dim, e, sizeof(float) * (size_t)dim);
         for (int k = 0; k < dim; k++)
@@ -272,8 +272,8 @@ static enum fl_status write_table(const struct fl_eval_calibrate_opts *o,
     OUT("/*\n * calibration_table.c: GENERATED, do not edit. Distance -> Similarity anchors\n"
         " * per face model (see calibration.h and calibrate.c for the rule).\n *\n"
         " * Regenerate (needs ../shared and the models; this run: %.0f s, %d images\n"
-        " * embedded, the rest from the cache; all of them from scratch take ~10 min\n"
-        " * on 2 cores):\n *   %s\n *\n"
+        " * embedded, the rest from the cache; `make eval` times a run from\n"
+        " * scratch):\n *   %s\n *\n"
         " * Measured %s on LFW deep-funneled: %d images, %d without a detected face\n"
         " * (left out). fmr/tmr: shares of cross-/same-identity pairs at distance <= the\n"
         " * anchor.\n */\n",
@@ -281,12 +281,12 @@ static enum fl_status write_table(const struct fl_eval_calibrate_opts *o,
         r->n_no_face);
     OUT("#include \"face/calibration.h\"\n\n");
     OUT("const struct fl__face_cal_table fl__face_cal_tables[FL_FACE_MODEL_COUNT_] = {\n");
-    for (int mi = 0; mi < 2; mi++) {
+    for (int mi = 0; mi < FL_FACE_MODEL_COUNT_; mi++) {
+        static const char *const enum_names[FL_FACE_MODEL_COUNT_] = {
+            "FL_FACE_MODEL_DLIB", "FL_FACE_MODEL_MFN", "FL_FACE_MODEL_FUSED"};
         const struct fl_eval_cal_model *cm = &r->models[mi];
-        OUT("    [%s] =\n        {\"%s\",\n         %d,\n         {\n",
-            mi == 0 ? "FL_FACE_MODEL_DLIB" : "FL_FACE_MODEL_MFN",
-            fl_face_model_info(mi == 0 ? FL_FACE_MODEL_DLIB : FL_FACE_MODEL_MFN)->id,
-            cm->n_points);
+        OUT("    [%s] =\n        {\"%s\",\n         %d,\n         {\n", enum_names[mi],
+            fl_face_model_info((enum fl_face_model)mi)->id, cm->n_points);
         for (int k = 0; k < cm->n_points; k++)
             OUT("             {%#.9gf, %.1ff, %.6g, %.6g},\n", cm->points[k].distance,
                 cm->points[k].similarity, cm->points[k].fmr, cm->points[k].tmr);
@@ -299,13 +299,18 @@ static enum fl_status write_table(const struct fl_eval_calibrate_opts *o,
     return rc;
 }
 
+_Static_assert(FL_FACE_MODEL_COUNT_ == 3, "one calibration row per face model");
+
 enum fl_status fl_eval_calibrate(const struct fl_eval_calibrate_opts *opts,
                                  struct fl_eval_calibrate_result *out, struct fl_err *err)
 {
     struct fl__lfw_set s;
     struct fl_eval_calibrate_result r;
     uint64_t t0 = fl_time_mono_ns(), t1;
-    unsigned mask = (1u << FL__VAR_DLIB) | (1u << FL__VAR_MFN);
+    /* each model's variant, in enum fl_face_model order */
+    static const enum fl__eval_var vars[FL_FACE_MODEL_COUNT_] = {FL__VAR_DLIB, FL__VAR_MFN,
+                                                                 FL__VAR_FUSED};
+    unsigned mask = (1u << FL__VAR_DLIB) | (1u << FL__VAR_MFN) | (1u << FL__VAR_FUSED);
     enum fl_status rc;
 
     memset(&r, 0, sizeof(r));
@@ -330,15 +335,16 @@ enum fl_status fl_eval_calibrate(const struct fl_eval_calibrate_opts *opts,
     for (int i = 0; i < s.n_images; i++)
         r.n_no_face += (s.have[i] & FL__HAVE_NOFACE) != 0;
     t1 = fl_time_mono_ns();
-    for (int mi = 0; mi < 2; mi++) {
+    for (int mi = 0; mi < FL_FACE_MODEL_COUNT_; mi++) {
         if (opts->progress.fn)
-            opts->progress.fn(opts->progress.ctx, "pairs", mi, 2);
-        rc = measure(&s, mi == 0 ? FL__VAR_DLIB : FL__VAR_MFN, opts->threads, &r.models[mi], err);
+            opts->progress.fn(opts->progress.ctx, "pairs", mi, FL_FACE_MODEL_COUNT_);
+        rc = measure(&s, vars[mi], opts->threads, &r.models[mi], err);
         if (rc != FL_OK)
             goto out;
     }
+    r.n_models = FL_FACE_MODEL_COUNT_;
     if (opts->progress.fn)
-        opts->progress.fn(opts->progress.ctx, "pairs", 2, 2);
+        opts->progress.fn(opts->progress.ctx, "pairs", FL_FACE_MODEL_COUNT_, FL_FACE_MODEL_COUNT_);
     r.seconds_pairs = (double)(fl_time_mono_ns() - t1) / 1e9;
     r.seconds = (double)(fl_time_mono_ns() - t0) / 1e9;
     if (opts->out_c_path) {

@@ -16,10 +16,13 @@ enum fl__eval_var {
     FL__VAR_DLIB_FLIP = 1, /* dlib, mean of the chip and its mirror image */
     FL__VAR_MFN = 2,       /* MobileFaceNet, plain (L2-normalised) */
     FL__VAR_MFN_FLIP = 3,  /* MobileFaceNet, normalised sum of chip and mirror */
+    FL__VAR_CACHED_ = 4,   /* the variants above are embedded and cached */
+    FL__VAR_FUSED = 4,     /* the fused model, made from the two flip variants (fused.c) */
     FL__VAR_COUNT_
 };
 
-/* fl__lfw_set.have[] bits: one per variant, then the detection outcome. */
+/* fl__lfw_set.have[] bits: one per cached variant, then the detection
+ * outcome. Whether image i has a variant: fl__lfw_set_has(). */
 enum {
     FL__HAVE_DONE = 1u << 4,    /* this image was processed */
     FL__HAVE_NOFACE = 1u << 5,  /* no face was detected */
@@ -40,6 +43,9 @@ struct fl__lfw_set {
     bool centre_crop; /* embeddings made with the centre-crop fallback */
     int dlib_align;   /* enum fl_eval_align: what the dlib embeddings were fed */
 };
+
+/* Does image i have variant v (FL__VAR_FUSED: both flip variants)? */
+bool fl__lfw_set_has(const struct fl__lfw_set *s, int i, enum fl__eval_var v);
 
 /* Dimension and face model of a variant. */
 int fl__eval_var_dim(enum fl__eval_var v);

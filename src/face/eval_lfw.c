@@ -15,12 +15,15 @@
  * centre box instead, and the result says how many.
  *
  * Scores: higher = same person. A model's score is minus its distance
- * (Euclidean for dlib, 1 - cosine for MobileFaceNet). The fused score is
- * (z_dlib + z_mfn) / 2 where z_m = (s_m - mean_m) / sd_m and mean_m, sd_m are
- * computed per fold on the nine training folds' pairs (both faces found), so
- * the test fold never informs its own normalisation or threshold.
+ * (Euclidean for dlib, 1 - cosine for MobileFaceNet and the fused model,
+ * whose vectors are flip-averaged by construction, so its row is reported
+ * once, as a flip row). The zfusion score (a diagnostic: score-level fusion
+ * that no single vector can store) is (z_dlib + z_mfn) / 2 where
+ * z_m = (s_m - mean_m) / sd_m and mean_m, sd_m are computed per fold on the
+ * nine training folds' pairs (both faces found), so the test fold never
+ * informs its own normalisation or threshold.
  *
- * TAR at FAR 1e-3: all pairs pooled (fused: z-statistics of all pairs); the
+ * TAR at FAR 1e-3: all pairs pooled (zfusion: z-statistics of all pairs); the
  * threshold is the strictest that accepts at most floor(1e-3 x negatives)
  * negative pairs; TAR is the share of positive pairs accepted. With 3,000
  * negatives this is coarse (3 false accepts); the calibration
@@ -46,7 +49,7 @@ struct pair {
 
 const char *fl_eval_scorer_name(enum fl_eval_scorer s)
 {
-    static const char *const names[] = {"dlib", "mobilefacenet", "fused"};
+    static const char *const names[] = {"dlib", "mobilefacenet", "fused", "zfusion"};
     return (unsigned)s < FL_EVAL_SCORER_COUNT_ ? names[s] : "?";
 }
 
@@ -123,11 +126,6 @@ out:
     return rc;
 }
 
-static bool found(const struct fl__lfw_set *s, int i, enum fl__eval_var v)
-{
-    return (s->have[i] & (1u << v)) != 0;
-}
-
 /* Score (higher = same) of every pair for variant v; NAN when a face is missing. */
 static void model_scores(const struct fl__lfw_set *s, const struct pair *pairs, int n,
                          enum fl__eval_var v, double *out)
@@ -136,7 +134,7 @@ static void model_scores(const struct fl__lfw_set *s, const struct pair *pairs, 
     int dim = fl__eval_var_dim(v);
     for (int k = 0; k < n; k++) {
         const struct pair *p = &pairs[k];
-        if (!found(s, p->a, v) || !found(s, p->b, v)) {
+        if (!fl__lfw_set_has(s, p->a, v) || !fl__lfw_set_has(s, p->b, v)) {
             out[k] = NAN;
             continue;
         }
@@ -235,8 +233,7 @@ static double tar_at_far(const double *sc, const struct pair *pairs, int n, doub
     return n_pos ? (double)acc / n_pos : NAN;
 }
 
-/* One result row: the 10-fold protocol on scores from `plain` (and, for the
- * fused scorer, `other`). */
+/* One result row: the 10-fold protocol on one scorer's scores. */
 static enum fl_status run_row(const struct fl__lfw_set *s, const struct pair *pairs, int n,
                               int n_folds, enum fl_eval_scorer scorer, bool flip,
                               struct fl_eval_lfw_row *row, struct fl_err *err)
@@ -247,7 +244,7 @@ static enum fl_status run_row(const struct fl__lfw_set *s, const struct pair *pa
     enum fl_status rc = FL_OK;
     enum fl__eval_var vd = flip ? FL__VAR_DLIB_FLIP : FL__VAR_DLIB;
     enum fl__eval_var vm = flip ? FL__VAR_MFN_FLIP : FL__VAR_MFN;
-    int n_sc = scorer == FL_EVAL_FUSED ? 2 : 1;
+    int n_sc = scorer == FL_EVAL_ZFUSION ? 2 : 1;
 
     memset(row, 0, sizeof(*row));
     row->scorer = scorer;
@@ -261,12 +258,14 @@ static enum fl_status run_row(const struct fl__lfw_set *s, const struct pair *pa
         rc = fl_err_set(err, FL_ERR_NOMEM, "out of memory");
         goto out;
     }
-    if (scorer == FL_EVAL_DLIB || scorer == FL_EVAL_FUSED)
+    if (scorer == FL_EVAL_DLIB || scorer == FL_EVAL_ZFUSION)
         model_scores(s, pairs, n, vd, sc[0]);
     if (scorer == FL_EVAL_MFN)
         model_scores(s, pairs, n, vm, sc[0]);
-    if (scorer == FL_EVAL_FUSED)
+    if (scorer == FL_EVAL_ZFUSION)
         model_scores(s, pairs, n, vm, sc[1]);
+    if (scorer == FL_EVAL_FUSED)
+        model_scores(s, pairs, n, FL__VAR_FUSED, sc[0]);
 
     for (int f = 0; f < n_folds; f++) {
         int correct = 0, total = 0, correct_f = 0, total_f = 0;
@@ -314,8 +313,8 @@ static enum fl_status run_row(const struct fl__lfw_set *s, const struct pair *pa
         row->acc_mean = m;
         row->acc_std = sqrt(v / n_folds);
         row->acc_found_mean = m_f;
-        /* report thresholds as distances (the fused one as a z-score) */
-        row->threshold_mean = scorer == FL_EVAL_FUSED ? thr_sum / n_folds : -thr_sum / n_folds;
+        /* report thresholds as distances (the zfusion one as a z-score) */
+        row->threshold_mean = scorer == FL_EVAL_ZFUSION ? thr_sum / n_folds : -thr_sum / n_folds;
     }
     if (n_sc == 2) {
         double mu[2], sd[2];
@@ -347,7 +346,7 @@ enum fl_status fl_eval_lfw(const struct fl_eval_lfw_opts *opts, struct fl_eval_l
     struct pair *pairs = NULL;
     uint8_t *need = NULL;
     int n = 0, n_folds = 0, n_embedded = 0;
-    unsigned scorers = opts->scorers ? opts->scorers : 1u << FL_EVAL_DLIB, var_mask = 0;
+    unsigned scorers = opts->scorers ? opts->scorers : 1u << FL_EVAL_FUSED, var_mask = 0;
     uint64_t t0 = fl_time_mono_ns();
     struct fl_eval_lfw_result r;
     enum fl_status rc;
@@ -366,14 +365,16 @@ enum fl_status fl_eval_lfw(const struct fl_eval_lfw_opts *opts, struct fl_eval_l
     }
     for (int k = 0; k < n; k++)
         need[pairs[k].a] = need[pairs[k].b] = 1;
-    for (int v = 0; v < FL__VAR_COUNT_; v++) {
+    for (int v = 0; v < FL__VAR_CACHED_; v++) {
         bool is_flip = v == FL__VAR_DLIB_FLIP || v == FL__VAR_MFN_FLIP;
         bool dlib = fl__eval_var_model((enum fl__eval_var)v) == FL_FACE_MODEL_DLIB;
-        bool wanted = (scorers & (1u << FL_EVAL_FUSED)) ||
+        bool wanted = (scorers & (1u << FL_EVAL_ZFUSION)) ||
                       (scorers & (1u << (dlib ? FL_EVAL_DLIB : FL_EVAL_MFN)));
         if (wanted && (is_flip ? opts->flip : !(opts->flip && opts->no_plain)))
             var_mask |= 1u << v;
     }
+    if (scorers & (1u << FL_EVAL_FUSED))
+        var_mask |= 1u << FL__VAR_FUSED;
     if (opts->cache_path) {
         rc = fl__lfw_set_load(&s, opts->cache_path, err);
         if (rc != FL_OK)
@@ -409,10 +410,12 @@ enum fl_status fl_eval_lfw(const struct fl_eval_lfw_opts *opts, struct fl_eval_l
         if (flip ? !opts->flip : (opts->flip && opts->no_plain))
             continue;
         for (int sc = 0; sc < FL_EVAL_SCORER_COUNT_; sc++) {
-            if (!(scorers & (1u << sc)))
+            /* the fused model's one row: with the last pass (the flip rows when there are) */
+            bool is_fused = sc == FL_EVAL_FUSED;
+            if (!(scorers & (1u << sc)) || (is_fused && flip != (int)opts->flip))
                 continue;
             FL_ASSERT(r.n_rows < FL_EVAL_LFW_MAX_ROWS);
-            rc = run_row(&s, pairs, n, n_folds, (enum fl_eval_scorer)sc, flip != 0,
+            rc = run_row(&s, pairs, n, n_folds, (enum fl_eval_scorer)sc, flip != 0 || is_fused,
                          &r.rows[r.n_rows], err);
             if (rc != FL_OK)
                 goto out;

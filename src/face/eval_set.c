@@ -4,7 +4,8 @@
  *
  * What: fl__lfw_set lists an LFW folder (one folder per person, files
  * Name_NNNN.jpg), and keeps per image which embedding variants exist (plain
- * and flip-averaged, for dlib and MobileFaceNet) and whether a face was found.
+ * and flip-averaged, for dlib and MobileFaceNet, and the fused model made from
+ * the two flip-averaged ones) and whether a face was found.
  * fl__lfw_set_embed() fills in what is missing; the LFW protocol and the
  * calibration then only read vectors. Every distinct image is embedded once
  * per model however many pairs use it.
@@ -18,7 +19,8 @@
  * Flip: the aligned chip is mirrored and embedded too; the variant keeps the
  * mean of both vectors (re-normalised for MobileFaceNet). Both chips' templates
  * are (nearly) left-right symmetric, so the mirrored chip is the aligned chip
- * of the mirrored face.
+ * of the mirrored face. The mirroring, the mean and the fusion are face/'s own
+ * (fused.c), so the fused variant is bit for bit what the service stores.
  *
  * Alignment diagnostics (enum fl_eval_align; the API always uses the
  * first): the dlib model can instead be fed face-api's own axis-aligned crop
@@ -65,7 +67,26 @@ int fl__eval_var_dim(enum fl__eval_var v)
 
 enum fl_face_model fl__eval_var_model(enum fl__eval_var v)
 {
-    return v <= FL__VAR_DLIB_FLIP ? FL_FACE_MODEL_DLIB : FL_FACE_MODEL_MFN;
+    return v == FL__VAR_FUSED         ? FL_FACE_MODEL_FUSED
+           : v <= FL__VAR_DLIB_FLIP ? FL_FACE_MODEL_DLIB
+                                    : FL_FACE_MODEL_MFN;
+}
+
+bool fl__lfw_set_has(const struct fl__lfw_set *s, int i, enum fl__eval_var v)
+{
+    unsigned want = v == FL__VAR_FUSED ? (1u << FL__VAR_DLIB_FLIP) | (1u << FL__VAR_MFN_FLIP)
+                                       : 1u << v;
+    return (s->have[i] & want) == want;
+}
+
+/* Compose the fused variant of every image that has both flip variants. */
+static void make_fused(struct fl__lfw_set *s)
+{
+    for (int i = 0; i < s->n_images; i++)
+        if (fl__lfw_set_has(s, i, FL__VAR_FUSED))
+            fl_face_fuse(s->emb[FL__VAR_DLIB_FLIP] + (size_t)i * 128,
+                         s->emb[FL__VAR_MFN_FLIP] + (size_t)i * 192,
+                         s->emb[FL__VAR_FUSED] + (size_t)i * 320);
 }
 
 int fl__eval_cpus(void)
@@ -235,7 +256,7 @@ struct cache_header {
     uint32_t n_images;
     uint64_t names_hash;
     uint32_t centre_crop;
-    uint32_t dims[FL__VAR_COUNT_];
+    uint32_t dims[FL__VAR_CACHED_];
 };
 
 /* FNV-1a over the person names and counts: identifies the image set. */
@@ -258,14 +279,14 @@ static void fill_header(const struct fl__lfw_set *s, struct cache_header *h)
     h->n_images = (uint32_t)s->n_images;
     h->names_hash = set_hash(s);
     h->centre_crop = (uint32_t)s->centre_crop | (uint32_t)s->dlib_align << 1;
-    for (int v = 0; v < FL__VAR_COUNT_; v++)
+    for (int v = 0; v < FL__VAR_CACHED_; v++)
         h->dims[v] = (uint32_t)fl__eval_var_dim(v);
 }
 
 static size_t cache_size(const struct fl__lfw_set *s)
 {
     size_t n = sizeof(struct cache_header) + (size_t)s->n_images;
-    for (int v = 0; v < FL__VAR_COUNT_; v++)
+    for (int v = 0; v < FL__VAR_CACHED_; v++)
         n += (size_t)s->n_images * (size_t)fl__eval_var_dim(v) * sizeof(float);
     return n;
 }
@@ -289,11 +310,12 @@ enum fl_status fl__lfw_set_load(struct fl__lfw_set *s, const char *path, struct 
     off = sizeof(got);
     memcpy(s->have, buf + off, (size_t)s->n_images);
     off += (size_t)s->n_images;
-    for (int v = 0; v < FL__VAR_COUNT_; v++) {
+    for (int v = 0; v < FL__VAR_CACHED_; v++) {
         size_t len = (size_t)s->n_images * (size_t)fl__eval_var_dim(v) * sizeof(float);
         memcpy(s->emb[v], buf + off, len);
         off += len;
     }
+    make_fused(s);
 out:
     fl_free(buf);
     return FL_OK;
@@ -312,7 +334,7 @@ enum fl_status fl__lfw_set_save(const struct fl__lfw_set *s, const char *path, s
     off = sizeof(h);
     memcpy(buf + off, s->have, (size_t)s->n_images);
     off += (size_t)s->n_images;
-    for (int v = 0; v < FL__VAR_COUNT_; v++) {
+    for (int v = 0; v < FL__VAR_CACHED_; v++) {
         size_t len = (size_t)s->n_images * (size_t)fl__eval_var_dim(v) * sizeof(float);
         memcpy(buf + off, s->emb[v], len);
         off += len;
@@ -526,19 +548,6 @@ static struct fl_face_box centre_box(int w, int h)
     return b;
 }
 
-static void mirror_chip(struct fl_image *c)
-{
-    for (int y = 0; y < c->h; y++) {
-        uint8_t *row = c->px + (size_t)y * c->stride;
-        for (int x = 0; x < c->w / 2; x++) {
-            uint8_t *a = row + 3 * x, *b = row + 3 * (c->w - 1 - x), t[3];
-            memcpy(t, a, 3);
-            memcpy(a, b, 3);
-            memcpy(b, t, 3);
-        }
-    }
-}
-
 /* face-api's own recognition crop (golden/README.md §1): an axis-aligned
  * square around the eye and mouth centres, no rotation, clipped, zero-padded
  * to a centred square, TF-legacy bilinear to 150, rounded. A diagnostic
@@ -584,13 +593,13 @@ static enum fl_status embed_face(struct fl_face_worker *w, const struct fl_image
                                  struct fl__lfw_set *s, int i, unsigned mask, struct fl_err *err)
 {
     enum fl_status rc = FL_OK;
-    for (int m = 0; m < FL_FACE_MODEL_COUNT_; m++) {
+    for (int m = FL_FACE_MODEL_DLIB; m <= FL_FACE_MODEL_MFN; m++) {
         enum fl__eval_var plain = m == FL_FACE_MODEL_DLIB ? FL__VAR_DLIB : FL__VAR_MFN;
         enum fl__eval_var flip = m == FL_FACE_MODEL_DLIB ? FL__VAR_DLIB_FLIP : FL__VAR_MFN_FLIP;
         const struct fl_face_model_info *mi = fl_face_model_info((enum fl_face_model)m);
         int dim = mi->dim;
         float a[FL_FACE_MAX_DIM], b[FL_FACE_MAX_DIM];
-        struct fl_image chip = {0};
+        struct fl_image chip = {0}, mirror = {0};
         if (!(mask & ((1u << plain) | (1u << flip))))
             continue;
         if (m == FL_FACE_MODEL_DLIB && s->dlib_align == FL_EVAL_ALIGN_FACEAPI)
@@ -608,24 +617,17 @@ static enum fl_status embed_face(struct fl_face_worker *w, const struct fl_image
         if (rc == FL_OK)
             rc = fl_face_embed_chip(w, &chip, (enum fl_face_model)m, a, err);
         if (rc == FL_OK && (mask & (1u << flip))) {
-            mirror_chip(&chip);
-            rc = fl_face_embed_chip(w, &chip, (enum fl_face_model)m, b, err);
+            rc = fl_face_chip_mirror(&chip, &mirror, err);
+            if (rc == FL_OK)
+                rc = fl_face_embed_chip(w, &mirror, (enum fl_face_model)m, b, err);
         }
         fl_image_free(&chip);
+        fl_image_free(&mirror);
         if (rc != FL_OK)
             return rc;
         memcpy(s->emb[plain] + (size_t)i * (size_t)dim, a, sizeof(float) * (size_t)dim);
-        if (mask & (1u << flip)) {
-            float *o = s->emb[flip] + (size_t)i * (size_t)dim;
-            double n2 = 0;
-            for (int k = 0; k < dim; k++) {
-                o[k] = 0.5f * (a[k] + b[k]);
-                n2 += (double)o[k] * o[k];
-            }
-            if (mi->normalised && n2 > 0)
-                for (int k = 0; k < dim; k++)
-                    o[k] = (float)(o[k] / sqrt(n2));
-        }
+        if (mask & (1u << flip))
+            fl_face_flip_mean((enum fl_face_model)m, a, b, s->emb[flip] + (size_t)i * (size_t)dim);
         s->have[i] |= (uint8_t)((1u << plain) | ((mask & (1u << flip)) ? 1u << flip : 0));
     }
     return FL_OK;
@@ -713,6 +715,9 @@ enum fl_status fl__lfw_set_embed(struct fl__lfw_set *s, const uint8_t *need_img,
     *n_embedded = 0;
     if (!todo)
         return fl_err_set(err, FL_ERR_NOMEM, "out of memory");
+    if (var_mask & (1u << FL__VAR_FUSED))
+        var_mask = (var_mask & ~(1u << FL__VAR_FUSED)) | (1u << FL__VAR_DLIB_FLIP) |
+                   (1u << FL__VAR_MFN_FLIP);
     for (int i = 0; i < s->n_images; i++)
         if ((!need_img || need_img[i]) && needs(s, i, var_mask))
             todo[n++] = i;
@@ -746,6 +751,8 @@ enum fl_status fl__lfw_set_embed(struct fl__lfw_set *s, const uint8_t *need_img,
     if (rc == FL_OK)
         *n_embedded = n;
 out:
+    if (rc == FL_OK)
+        make_fused(s);
     fl_face_engine_free(e);
     fl_free(todo);
     return rc;

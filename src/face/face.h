@@ -27,12 +27,17 @@ struct fl_image;
 /* =============================== Face models =============================== */
 
 enum fl_face_model {
-    FL_FACE_MODEL_DLIB = 0, /* dlib ResNet-29, 128-d, Euclidean (the default) */
-    FL_FACE_MODEL_MFN = 1,  /* MobileFaceNet, 192-d, L2-normalised, cosine */
+    FL_FACE_MODEL_DLIB = 0,  /* dlib ResNet-29, 128-d, Euclidean */
+    FL_FACE_MODEL_MFN = 1,   /* MobileFaceNet, 192-d, L2-normalised, cosine */
+    FL_FACE_MODEL_FUSED = 2, /* both, flip-averaged, 320-d, cosine (the default; fused.c) */
     FL_FACE_MODEL_COUNT_
 };
 
-#define FL_FACE_MAX_DIM 192
+/* The model new collections get unless told otherwise: the only one at or
+ * above dlib's published LFW accuracy here (README, `make eval`). */
+#define FL_FACE_MODEL_DEFAULT FL_FACE_MODEL_FUSED
+
+#define FL_FACE_MAX_DIM 320
 
 struct fl_face_model_info {
     const char *name;               /* short name for --model: "dlib", "mobilefacenet" */
@@ -112,7 +117,8 @@ enum fl_status fl_face_warp(const struct fl_image *img, const double m[6], int s
                             struct fl_image *out, struct fl_err *err);
 
 /* The aligned chip model m is fed for face f (150x150 for dlib, 112x112 for
- * MobileFaceNet), as an RGB image (caller fl_image_free()s). */
+ * MobileFaceNet), as an RGB image (caller fl_image_free()s). The fused model
+ * has no single chip (FL_ERR_INVALID_ARG): it uses both of the others. */
 enum fl_status fl_face_chip(struct fl_face_worker *w, const struct fl_image *img,
                             const struct fl_face *f, enum fl_face_model m,
                             struct fl_image *out_chip, struct fl_err *err);
@@ -122,12 +128,25 @@ enum fl_status fl_face_chip(struct fl_face_worker *w, const struct fl_image *img
 enum fl_status fl_face_embed(struct fl_face_worker *w, const struct fl_image *img,
                              const struct fl_face *f, enum fl_face_model m, float *out,
                              struct fl_err *err);
-/* Embedding from a chip made by fl_face_chip() (re-indexing from retained crops). */
+/* Embedding from a chip made by fl_face_chip() (dlib and MobileFaceNet only). */
 enum fl_status fl_face_embed_chip(struct fl_face_worker *w, const struct fl_image *chip,
                                   enum fl_face_model m, float *out, struct fl_err *err);
 /* Embeddings of n chips of model m (n >= 1) into out[n * dim], row i from
  * chips[i]; the same values fl_face_embed_chip() gives one at a time. */
 enum fl_status fl_face_embed_chips(struct fl_face_worker *w, const struct fl_image *chips, int n,
                                    enum fl_face_model m, float *out, struct fl_err *err);
+
+/* The fused model's parts (fused.c), shared with the evaluation so that it
+ * measures what the service stores:
+ *   fl_face_chip_mirror  out = chip mirrored left-right (allocated);
+ *   fl_face_flip_mean    out = mean of a chip's and its mirror's embeddings
+ *                        (a, b; model m's dim), re-normalised for normalised models;
+ *   fl_face_fuse         out[320] = both flip means, unit vectors scaled by
+ *                        sqrt(W) (dlib) and sqrt(1 - W) (MobileFaceNet). */
+#define FL_FACE_FUSED_W_DLIB 0.857
+enum fl_status fl_face_chip_mirror(const struct fl_image *chip, struct fl_image *out,
+                                   struct fl_err *err);
+void fl_face_flip_mean(enum fl_face_model m, const float *a, const float *b, float *out);
+void fl_face_fuse(const float *dlib, const float *mfn, float *out);
 
 #endif /* FL_FACE_H */

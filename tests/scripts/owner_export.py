@@ -43,6 +43,7 @@ except ImportError:
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.path.join(ROOT, os.environ.get("BUILD", "build"), "facelink")
+DIM = 320  # the default model (fused: dlib 128 + MobileFaceNet 192)
 DEMO = os.path.join(ROOT, "models", "face-api", "demo")
 PG = "/usr/lib/postgresql/15/bin"
 results = []
@@ -207,7 +208,7 @@ def main():
             man = json.load(f)
         fm = man["FaceModel"]
         report("manifest: provenance, dimension, metric, normalisation, alignment, calibration",
-               fm["Id"].startswith("dlib") and fm["Dimension"] == 128 and fm["Metric"] and
+               fm["Id"].startswith("fused") and fm["Dimension"] == DIM and fm["Metric"] and
                "Normalized" in fm and fm["Alignment"] and
                len(man["Calibration"]["Distance"]) == len(man["Calibration"]["Similarity"]) > 10
                and man["Counts"]["Faces"] == n and man["Counts"]["Users"] == 2, man)
@@ -220,8 +221,8 @@ def main():
             report("numpy opens embeddings.npy", False, skip="python3-numpy missing")
         else:
             arr = np.load(os.path.join(exp, "embeddings.npy"))
-            report("numpy opens embeddings.npy: (N, 128) float32",
-                   arr.shape == (n, 128) and arr.dtype == np.float32, f"{arr.shape} {arr.dtype}")
+            report(f"numpy opens embeddings.npy: (N, {DIM}) float32",
+                   arr.shape == (n, DIM) and arr.dtype == np.float32, f"{arr.shape} {arr.dtype}")
             api = np.array([g["Embedding"] for g in got], dtype=np.float32)
             report("embeddings.npy == GetFaceEmbeddings (bit for bit, faces.jsonl order)",
                    api.shape == arr.shape and np.array_equal(api, arr)
@@ -270,7 +271,7 @@ def main():
                and e["FaceModel"]["Dimension"] == 192, f"{rc} {err}")
         rows, why = None, None
         try:
-            rows, why = pg_load(os.path.join(exp, "pgvector.sql"), 128)
+            rows, why = pg_load(os.path.join(exp, "pgvector.sql"), DIM)
         except Exception as e:  # a PostgreSQL that cannot start here is a skip, a bad script a failure
             if isinstance(e, RuntimeError):
                 report("pgvector.sql loads into PostgreSQL", False, str(e))

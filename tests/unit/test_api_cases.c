@@ -53,6 +53,7 @@ static struct fl_service *open_fresh(char *dir, size_t cap)
         return NULL;
     memset(&cfg, 0, sizeof(cfg));
     cfg.data_dir = dir;
+    cfg.default_model = "dlib"; /* the cases' expected answers use dlib's Euclidean geometry */
     cfg.region = "us-east-1";
     cfg.account_id = "123456789012";
     svc = fl_service_open(&cfg, &err);
@@ -460,6 +461,7 @@ static void test_reopen_rebuilds_index(void)
     fl_service_close(svc);
     memset(&cfg, 0, sizeof(cfg));
     cfg.data_dir = dir;
+    cfg.default_model = "dlib";
     svc = fl_service_open(&cfg, &err);
     T_REQUIRE(svc != NULL);
     b = json_pack("{s:s,s:s}", "CollectionId", "c", "FaceId",

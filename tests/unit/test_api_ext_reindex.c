@@ -75,6 +75,7 @@ static struct fl_service *open_svc(const char *dir, const char *crops)
     cfg.data_dir = dir;
     cfg.n_workers = 2;
     cfg.crop_retention = crops;
+    cfg.default_model = "dlib"; /* collections start on dlib and move to MobileFaceNet */
     s = fl_service_open(&cfg, &e);
     if (!s)
         printf("# open %s: %s\n", dir, e.msg);

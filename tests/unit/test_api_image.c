@@ -358,12 +358,22 @@ static void test_embed_faces(void)
     r = json_loads(out, 0, NULL);
     fl_free_string(out);
     T_CHECK_EQ_INT(json_array_size(json_object_get(r, "Faces")), 3);
+    /* the default model: fused, [dlib 128 | MobileFaceNet 192], halves of squared norm
+     * 0.857 and 0.143 (fused.c) */
     T_CHECK_EQ_INT(json_integer_value(json_object_get(json_object_get(r, "FaceModel"), "Dimension")),
-                   128);
-    T_CHECK_EQ_STR(json_string_value(json_object_get(json_object_get(r, "FaceModel"), "Id")),
-                   "dlib-resnet128@face-api-1.7.15");
+                   320);
+    T_CHECK_EQ_STR(json_string_value(json_object_get(json_object_get(r, "FaceModel"), "FaceModelVersion")),
+                   "103.0");
     f = json_array_get(json_object_get(r, "Faces"), 0);
-    T_CHECK_EQ_INT(json_array_size(json_object_get(f, "Embedding")), 128);
+    T_CHECK_EQ_INT(json_array_size(json_object_get(f, "Embedding")), 320);
+    for (int half = 0; half < 2; half++) {
+        double h2 = 0;
+        for (int k = half ? 128 : 0; k < (half ? 320 : 128); k++) {
+            double x = json_number_value(json_array_get(json_object_get(f, "Embedding"), k));
+            h2 += x * x;
+        }
+        T_CHECK_NEAR(h2, half ? 0.143 : 0.857, 1e-5);
+    }
     T_CHECK(json_object_get(json_object_get(f, "FaceDetail"), "BoundingBox") != NULL);
     json_decref(r);
     sprintf(body, "{%s,\"FaceModel\":\"mobilefacenet\",\"MaxFaces\":1}", im);
