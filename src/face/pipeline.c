@@ -483,15 +483,22 @@ enum fl_status fl_face_chip(struct fl_face_worker *w, const struct fl_image *img
     return fl_face_warp(img, M, size, out_chip, err);
 }
 
-/* Largest batch worth running per embedding model, measured on one core
- * (bench/stages.c, "embed ... batch"): the dlib ResNet's 21 MB of weights
- * are read from L3/DRAM once per pass, so ms per chip falls with the batch
- * (7.7 at 1, 6.4 at 2, 5.9 at 4, 5.6 at 8); MobileFaceNet's 5 MB of weights
- * stay cached and its per-chip activations (up to 3 MB) already fill L2, so
- * a batch does not pay there (5.4 ms at 1 and 2, 5.8 at 8). */
+/* Largest batch worth running per embedding model, from build/bench/stages
+ * ("embedding nets alone by batch size", one core, CPU ms per chip, heap MB
+ * per executor) on the project machine:
+ *   dlib ResNet    7.9 / 6.7 / 6.0 / 5.8 ms at batch 1 / 2 / 4 / 8;
+ *                  26 / 29 / 33 / 42 MB
+ *   MobileFaceNet  5.4 / 5.4 / 5.4 / 5.5 ms; 11 / 15 / 23 / 39 MB
+ * The dlib ResNet's 21 MB of weights do not stay in the 2 MB L2: a batch
+ * reads them once per pass instead of once per chip (bench_layers: the
+ * cold-weight cost falls from 1.7 to 0.6 ms per chip at batch 8).
+ * MobileFaceNet's 5 MB of weights are no bottleneck (its per-chip
+ * activations, up to 3 MB, are), so a batch would only cost memory: it
+ * stays at 1 (set 2, 4 or 8 here to batch it; test_face_embed_batch
+ * checks any setting). */
 static const int emb_max_batch[FL_FACE_MODEL_COUNT_] = {
     [FL_FACE_MODEL_DLIB] = 8,
-    [FL_FACE_MODEL_MFN] = 2,
+    [FL_FACE_MODEL_MFN] = 1,
 };
 
 /* The worker's executor running b chips of model m (b = 1 or one of
@@ -544,13 +551,13 @@ enum fl_status fl_face_embed_chip(struct fl_face_worker *w, const struct fl_imag
 }
 
 /* Chips go through the net in passes of the largest batch size (1, 2, 4, 8,
- * up to the model's emb_max_batch) not above the chips left: 7 chips run as
- * 4 + 2 + 1. Every item of a batch executor is the same computation as a
+ * up to the model's emb_max_batch) not above the chips left: 7 dlib chips
+ * run as 4 + 2 + 1. Every item of a batch executor is the same computation as a
  * batch-1 run (test_nn_batch checks bit-equality), so the result does not
  * depend on how the chips were grouped. Memory: each batch executor packs
- * its own copy of the weights (XNNPACK), about 21 MB for the dlib ResNet and
- * 5 MB for MobileFaceNet, plus per-chip activations (bench/stages.c prints
- * the figures). */
+ * its own copy of the weights (XNNPACK), so a worker that has seen 2, 4 and
+ * 8 dlib chips in one call holds 29 + 33 + 42 MB more than one that has not
+ * (see emb_max_batch). */
 enum fl_status fl_face_embed_chips(struct fl_face_worker *w, const struct fl_image *chips, int n,
                                    enum fl_face_model m, float *out, struct fl_err *err)
 {

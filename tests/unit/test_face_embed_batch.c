@@ -1,8 +1,9 @@
 /* test_face_embed_batch.c: fl_face_embed_chips() runs chips in batches
- * (2, 4, 8 per pass for the dlib ResNet, 2 for MobileFaceNet). Checked: for
- * chip counts that take every grouping (1, 2, 3 = 2+1, 5 = 4+1, 8, 11 =
- * 8+2+1, 16), the batched embeddings are bit-equal to fl_face_embed_chip()
- * one chip at a time (the batch-1 executor, itself checked against the
+ * (2, 4, 8 per pass for the dlib ResNet; MobileFaceNet is set to 1, see
+ * emb_max_batch in pipeline.c, and checked the same way for when it is
+ * raised). Checked: for chip counts that take every grouping (1, 2, 3 =
+ * 2+1, 5 = 4+1, 8, 11 = 8+2+1, 16), the batched embeddings are bit-equal to
+ * fl_face_embed_chip() one chip at a time (the batch-1 executor, itself checked against the
  * scalar reference and the golden vectors in other tests); the chips are
  * real face chips (faces detected in face-api's demo photo, their mirror
  * images, brightness-shifted copies), so every item differs. Also: bad
