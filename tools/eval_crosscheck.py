@@ -2,7 +2,7 @@
 """eval_crosscheck.py: recompute `facelink eval`'s numbers independently (numpy) from the
 embeddings cache, to check the C protocol and calibration code.
 
-    /usr/bin/python3 tools/eval_crosscheck.py build/lfw-embeddings.bin [../shared]
+    /usr/bin/python3 tools/eval_crosscheck.py build/lfw-embeddings.bin [../shared] [--sweep]
 
 Prints the 10-fold LFW accuracy (brute-force threshold search over every midpoint) per
 variant, and the false/true-match rates at the committed calibration anchors for
@@ -13,8 +13,10 @@ import sys
 
 import numpy as np
 
-cache = sys.argv[1]
-shared = sys.argv[2] if len(sys.argv) > 2 else "../shared"
+SWEEP = "--sweep" in sys.argv
+args = [a for a in sys.argv[1:] if a != "--sweep"]
+cache = args[0]
+shared = args[1] if len(args) > 1 else "../shared"
 root = f"{shared}/data/lfw/lfw-deepfunneled-250x250"
 people = sorted(d for d in os.listdir(root) if not d.startswith("."))
 counts = [len([f for f in os.listdir(f"{root}/{p}") if f.endswith(".jpg")]) for p in people]
@@ -83,6 +85,19 @@ for v, name in ((0, "dlib"), (1, "dlib flip"), (2, "mobilefacenet"), (3, "mobile
         continue
     m, sd = protocol(scores(v))
     print(f"LFW {name:20s} {100 * m:.2f}% +- {100 * sd:.2f}%")
+
+if SWEEP:  # the fused model's LFW accuracy at other weights W (docs/internals/eval.md)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        unit = [e / np.linalg.norm(e, axis=1, keepdims=True) for e in (emb[1], emb[3])]
+    ok = HAS[4][pairs[:, 0]] & HAS[4][pairs[:, 1]]
+    cd = (unit[0][pairs[:, 0]] * unit[0][pairs[:, 1]]).sum(1)
+    cm = (unit[1][pairs[:, 0]] * unit[1][pairs[:, 1]]).sum(1)
+    print(f"cosine spread over the pairs: dlib {np.std(cd[ok]):.4f}, "
+          f"mobilefacenet {np.std(cm[ok]):.4f}")
+    for w in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, W, 0.9):
+        sc = np.where(ok, w * cd + (1 - w) * cm, np.nan)
+        m, sd = protocol(sc)
+        print(f"LFW fused W={w:<5}          {100 * m:.2f}% +- {100 * sd:.2f}%")
 
 table = open(os.path.join(os.path.dirname(__file__), "../src/face/calibration_table.c")).read()
 for v, key in ((0, "FL_FACE_MODEL_DLIB"), (2, "FL_FACE_MODEL_MFN"), (4, "FL_FACE_MODEL_FUSED")):
