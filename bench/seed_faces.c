@@ -6,10 +6,11 @@
  * benchmark only needs stored faces with realistic vectors. So the faces are
  * inserted through the api layer's commit path (fl__api_faces_commit under
  * fl__api_with_ctx: store rows + index, exactly what IndexFaces commits),
- * in batches of 1000. The vectors are 128-d dlib-sized: clusters of 8
- * perturbed copies (N(0, 0.03) per component) of random centres with the
- * spread of real dlib embeddings (components N(0, 0.09), so |v| ~ 1), which
- * gives each query a few close neighbours, like a real gallery.
+ * in batches of 1000, with the dimension of the collection's model (the
+ * service default: 320 for the fused model): clusters of 8 perturbed copies
+ * (N(0, 0.03 s) per component) of random centres (components N(0, 0.09 s)),
+ * s = sqrt(128 / dim) so |v| ~ 1 whatever the dimension, L2-normalised for
+ * cosine models. Each query has a few close neighbours, like a real gallery.
  *
  *   build/bench/seed_faces DATA_DIR N IDS_FILE [COLLECTION]
  *
@@ -23,7 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DIM 128
+#define MAX_DIM FL_FACE_MAX_DIM
 #define BATCH 1000
 #define CLUSTER 8
 
@@ -43,24 +44,38 @@ static double gauss(struct fl_rng *r)
     return sqrt(-2.0 * log(u)) * cos(2.0 * M_PI * v);
 }
 
+/* Scale v[0..n) to unit length. */
+static void unit(float *v, int n)
+{
+    double n2 = 0;
+    for (int k = 0; k < n; k++)
+        n2 += (double)v[k] * v[k];
+    for (int k = 0; k < n && n2 > 0; k++)
+        v[k] = (float)(v[k] / sqrt(n2));
+}
+
 static enum fl_status seed_fn(struct fl__api_ctx *ctx, void *ud, struct fl_err *err)
 {
     struct seed *s = ud;
     struct fl__api_coll *c = NULL;
     struct fl_store_face *f = fl_calloc(BATCH, sizeof(*f));
-    float *v = fl_malloc((size_t)BATCH * DIM * sizeof(float));
-    float centre[DIM];
+    float *v = fl_malloc((size_t)BATCH * MAX_DIM * sizeof(float));
+    float centre[MAX_DIM];
+    int dim = 0;
+    double sc = 1;
     enum fl_status rc = fl__api_coll_require(ctx->svc, s->coll, &c, err);
     if (rc == FL_OK && (!f || !v))
         rc = fl_err_set(err, FL_ERR_NOMEM, "out of memory");
-    if (rc == FL_OK && c->model->dim != DIM)
-        rc = fl_err_set(err, FL_ERR_INVALID_ARG, "the collection's model is not 128-d");
+    if (rc == FL_OK) {
+        dim = (int)c->model->dim;
+        sc = sqrt(128.0 / dim);
+    }
     for (size_t done = 0; rc == FL_OK && done < s->n; done += BATCH) {
         size_t m = s->n - done < BATCH ? s->n - done : BATCH;
         for (size_t i = 0; i < m; i++) {
             if ((done + i) % CLUSTER == 0)
-                for (int k = 0; k < DIM; k++)
-                    centre[k] = (float)(0.09 * gauss(&s->rng));
+                for (int k = 0; k < dim; k++)
+                    centre[k] = (float)(0.09 * sc * gauss(&s->rng));
             fl_uuid_v4(s->ids[done + i], NULL);
             memcpy(f[i].face_id, s->ids[done + i], sizeof(f[i].face_id));
             fl_uuid_v4(f[i].image_id, NULL);
@@ -68,10 +83,12 @@ static enum fl_status seed_fn(struct fl__api_ctx *ctx, void *ud, struct fl_err *
             f[i].bbox.width = f[i].bbox.height = 0.5f;
             f[i].confidence = 99.9f;
             f[i].model_version = c->model->face_model_version;
-            f[i].embedding = v + i * DIM;
-            f[i].dim = DIM;
-            for (int k = 0; k < DIM; k++)
-                v[i * DIM + k] = centre[k] + (float)(0.03 * gauss(&s->rng));
+            f[i].embedding = v + i * (size_t)dim;
+            f[i].dim = (uint32_t)dim;
+            for (int k = 0; k < dim; k++)
+                v[i * (size_t)dim + k] = centre[k] + (float)(0.03 * sc * gauss(&s->rng));
+            if (c->model->metric == FL_INDEX_COSINE)
+                unit(v + i * (size_t)dim, dim);
         }
         rc = fl__api_faces_commit(ctx, c, f, m, err);
     }
