@@ -68,6 +68,7 @@ static const char *const reason_names[] = {"EXCEEDS_MAX_FACES", "EXTREME_POSE",
 struct job_face {
     struct fl_face f;
     unsigned reasons;            /* reason_bits; 0 = passes */
+    bool want;                   /* to be embedded by embed_wanted() */
     bool embedded;
     float emb[FL_FACE_MAX_DIM];
     uint8_t *crop; /* retained for re-indexing (IndexFaces; crop.c), or NULL */
@@ -258,11 +259,34 @@ static enum fl_status detect(struct fl_face_worker *w, struct job_image *im, uns
     return FL_OK;
 }
 
-static enum fl_status embed(struct fl_face_worker *w, const struct fl__api_model *m,
-                            struct job_image *im, struct job_face *jf, struct fl_err *err)
+/* Embed every face of im marked `want`, all in one call so their chips run
+ * in batches (face/embed.c). */
+static enum fl_status embed_wanted(struct fl_face_worker *w, const struct fl__api_model *m,
+                                   struct job_image *im, struct fl_err *err)
 {
-    enum fl_status rc = fl_face_embed(w, &im->img, &jf->f, m->face_model, jf->emb, err);
-    jf->embedded = rc == FL_OK;
+    const struct fl_face **faces = fl_malloc(sizeof(*faces) * (size_t)(im->n ? im->n : 1));
+    float *out = fl_malloc(sizeof(float) * (size_t)(im->n ? im->n : 1) * m->dim);
+    int n = 0, k = 0;
+    enum fl_status rc = FL_OK;
+    if (!faces || !out) {
+        rc = fl_err_set(err, FL_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    for (int i = 0; i < im->n; i++)
+        if (im->faces[i].want)
+            faces[n++] = &im->faces[i].f;
+    if (n > 0)
+        rc = fl_face_embed_faces(w, &im->img, faces, n, m->face_model, out, err);
+    for (int i = 0; rc == FL_OK && i < im->n; i++) {
+        struct job_face *jf = &im->faces[i];
+        if (!jf->want)
+            continue;
+        memcpy(jf->emb, out + (size_t)k++ * m->dim, sizeof(float) * m->dim);
+        jf->embedded = true;
+    }
+out:
+    fl_free(faces);
+    fl_free(out);
     return rc;
 }
 
@@ -324,10 +348,14 @@ enum fl_status fl__api_prep_compare_faces(struct fl__api_ctx *ctx, json_t *req, 
         rc = fl_err_set(err, FL_ERR_INVALID_ARG,
                         "Request has invalid parameters: there are no faces in the %s image",
                         job->a.n == 0 ? "source" : "target");
+    if (rc == FL_OK) {
+        job->a.faces[0].want = true;
+        for (int i = 0; i < job->b.n; i++)
+            job->b.faces[i].want = true;
+        rc = embed_wanted(w, job->model, &job->a, err);
+    }
     if (rc == FL_OK)
-        rc = embed(w, job->model, &job->a, &job->a.faces[0], err);
-    for (int i = 0; rc == FL_OK && i < job->b.n; i++)
-        rc = embed(w, job->model, &job->b, &job->b.faces[i], err);
+        rc = embed_wanted(w, job->model, &job->b, err);
     fl__api_face_give(ctx->svc, w);
     return rc;
 }
@@ -364,8 +392,13 @@ enum fl_status fl__api_prep_index_faces(struct fl__api_ctx *ctx, json_t *req, st
             continue;
         }
         n_pass++;
-        rc = embed(w, job->model, &job->a, jf, err);
-        if (rc == FL_OK && ctx->svc->crop_mode != FL__API_CROP_NONE)
+        jf->want = true;
+    }
+    if (rc == FL_OK)
+        rc = embed_wanted(w, job->model, &job->a, err);
+    for (int i = 0; rc == FL_OK && i < job->a.n; i++) {
+        struct job_face *jf = &job->a.faces[i];
+        if (jf->want && ctx->svc->crop_mode != FL__API_CROP_NONE)
             rc = fl__api_crop_make(ctx->svc->crop_mode, &job->a.img, &jf->f, &jf->crop,
                                    &jf->crop_len, err);
     }
@@ -401,9 +434,10 @@ static enum fl_status prep_search(struct fl__api_ctx *ctx, json_t *req, bool all
         jf->reasons = quality_reasons(&jf->f, bar);
         if (jf->reasons || (searched && !all))
             continue;
-        rc = embed(w, job->model, &job->a, jf, err);
-        searched = true;
+        jf->want = searched = true;
     }
+    if (rc == FL_OK)
+        rc = embed_wanted(w, job->model, &job->a, err);
     fl__api_face_give(ctx->svc, w);
     return rc;
 }
@@ -950,7 +984,9 @@ enum fl_status fl__api_prep_embed_faces(struct fl__api_ctx *ctx, json_t *req, st
     if (rc == FL_OK && job->a.n > max_faces)
         job->a.n = (int)max_faces;
     for (int i = 0; rc == FL_OK && i < job->a.n; i++)
-        rc = embed(w, job->model, &job->a, &job->a.faces[i], err);
+        job->a.faces[i].want = true;
+    if (rc == FL_OK)
+        rc = embed_wanted(w, job->model, &job->a, err);
     fl__api_face_give(ctx->svc, w);
     return rc;
 }

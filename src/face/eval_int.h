@@ -17,7 +17,7 @@ enum fl__eval_var {
     FL__VAR_MFN = 2,       /* MobileFaceNet, plain (L2-normalised) */
     FL__VAR_MFN_FLIP = 3,  /* MobileFaceNet, normalised sum of chip and mirror */
     FL__VAR_CACHED_ = 4,   /* the variants above are embedded and cached */
-    FL__VAR_FUSED = 4,     /* the fused model, made from the two flip variants (fused.c) */
+    FL__VAR_FUSED = 4,     /* the fused model, made from the two flip variants (embed.c) */
     FL__VAR_COUNT_
 };
 

@@ -20,7 +20,7 @@
  * mean of both vectors (re-normalised for MobileFaceNet). Both chips' templates
  * are (nearly) left-right symmetric, so the mirrored chip is the aligned chip
  * of the mirrored face. The mirroring, the mean and the fusion are face/'s own
- * (fused.c), so the fused variant is bit for bit what the service stores.
+ * (embed.c), so the fused variant is bit for bit what the service stores.
  *
  * Alignment diagnostics (enum fl_eval_align; the API always uses the
  * first): the dlib model can instead be fed face-api's own axis-aligned crop

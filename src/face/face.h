@@ -29,7 +29,7 @@ struct fl_image;
 enum fl_face_model {
     FL_FACE_MODEL_DLIB = 0,  /* dlib ResNet-29, 128-d, Euclidean */
     FL_FACE_MODEL_MFN = 1,   /* MobileFaceNet, 192-d, L2-normalised, cosine */
-    FL_FACE_MODEL_FUSED = 2, /* both, flip-averaged, 320-d, cosine (the default; fused.c) */
+    FL_FACE_MODEL_FUSED = 2, /* both, flip-averaged, 320-d, cosine (the default; embed.c) */
     FL_FACE_MODEL_COUNT_
 };
 
@@ -128,6 +128,12 @@ enum fl_status fl_face_chip(struct fl_face_worker *w, const struct fl_image *img
 enum fl_status fl_face_embed(struct fl_face_worker *w, const struct fl_image *img,
                              const struct fl_face *f, enum fl_face_model m, float *out,
                              struct fl_err *err);
+/* Embeddings of n faces of img with model m into out[n * dim], row i for
+ * faces[i]: the same vectors as fl_face_embed() face by face, computed with
+ * the chips of several faces in one batch (embed.c). */
+enum fl_status fl_face_embed_faces(struct fl_face_worker *w, const struct fl_image *img,
+                                   const struct fl_face *const *faces, int n,
+                                   enum fl_face_model m, float *out, struct fl_err *err);
 /* Embedding from a chip made by fl_face_chip() (dlib and MobileFaceNet only). */
 enum fl_status fl_face_embed_chip(struct fl_face_worker *w, const struct fl_image *chip,
                                   enum fl_face_model m, float *out, struct fl_err *err);
@@ -136,7 +142,7 @@ enum fl_status fl_face_embed_chip(struct fl_face_worker *w, const struct fl_imag
 enum fl_status fl_face_embed_chips(struct fl_face_worker *w, const struct fl_image *chips, int n,
                                    enum fl_face_model m, float *out, struct fl_err *err);
 
-/* The fused model's parts (fused.c), shared with the evaluation so that it
+/* The fused model's parts (embed.c), shared with the evaluation so that it
  * measures what the service stores:
  *   fl_face_chip_mirror  out = chip mirrored left-right (allocated);
  *   fl_face_flip_mean    out = mean of a chip's and its mirror's embeddings

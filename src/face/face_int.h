@@ -11,10 +11,6 @@ enum fl_status fl__face_landmarks_from_box(struct fl_face_worker *w, const struc
                                            struct fl_face_box box, float lm68[136],
                                            struct fl_err *err);
 
-/* fl_face_embed() for FL_FACE_MODEL_FUSED (fused.c). */
-enum fl_status fl__face_embed_fused(struct fl_face_worker *w, const struct fl_image *img,
-                                    const struct fl_face *f, float *out, struct fl_err *err);
-
 /* The nets the engine loads (models.c). */
 enum fl__face_net {
     FL__FACE_NET_PNET,

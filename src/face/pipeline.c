@@ -16,7 +16,7 @@
  *      (similarity to the mean face, 150 px, padding 0.25, pyramid prefilter
  *      when shrinking) for the dlib ResNet; the ArcFace 112 template for
  *      MobileFaceNet (then L2-normalised); both, and their mirror images, for
- *      the fused model (fused.c).
+ *      the fused model (embed.c).
  *
  * Threading: the engine is immutable after fl_face_engine_new(); each worker
  * owns its executors, so workers run in parallel without locks.
@@ -620,21 +620,6 @@ enum fl_status fl_face_embed_chips(struct fl_face_worker *w, const struct fl_ima
         i += b;
     }
     return FL_OK;
-}
-
-enum fl_status fl_face_embed(struct fl_face_worker *w, const struct fl_image *img,
-                             const struct fl_face *f, enum fl_face_model m, float *out,
-                             struct fl_err *err)
-{
-    struct fl_image chip = {0};
-    enum fl_status rc;
-    if (m == FL_FACE_MODEL_FUSED)
-        return fl__face_embed_fused(w, img, f, out, err);
-    rc = fl_face_chip(w, img, f, m, &chip, err);
-    if (rc == FL_OK)
-        rc = fl_face_embed_chip(w, &chip, m, out, err);
-    fl_image_free(&chip);
-    return rc;
 }
 
 /* ================================ Detect ================================ */

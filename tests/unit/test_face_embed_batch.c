@@ -8,7 +8,11 @@
  * real face chips (faces detected in face-api's demo photo, their mirror
  * images, brightness-shifted copies), so every item differs. Also: bad
  * chips and counts, and batch executors failing to allocate (NOMEM, no
- * leak, and the next call works). */
+ * leak, and the next call works). fl_face_embed_faces() (several faces per
+ * call, every model) equals fl_face_embed() face by face, and the fused
+ * vector is what its definition in embed.c says, rebuilt here from
+ * single-chip embeddings. */
+#include <math.h>
 #include "t.h"
 #include "face/face.h"
 #include "img/img.h"
@@ -20,6 +24,9 @@ static struct fl_face_worker *g_w;
 #define N_CHIPS 16
 static struct fl_image g_chips[FL_FACE_MODEL_COUNT_][N_CHIPS];
 static bool g_have_chips;
+static struct fl_image g_img;   /* the demo photo */
+static struct fl_face *g_faces; /* its faces */
+static int g_nf;
 
 /* A copy of src, mirrored when mirror, every byte shifted by delta (clamped). */
 static bool derive_chip(const struct fl_image *src, bool mirror, int delta, struct fl_image *out)
@@ -70,9 +77,67 @@ static void make_chips(void)
         }
     }
     printf("# %d faces in the demo photo\n", nf);
-    fl_free(faces);
-    fl_image_free(&img);
+    g_img = img;
+    g_faces = faces;
+    g_nf = nf;
     fl_free(buf);
+}
+
+/* Several faces per call (6: two rounds of embed.c's 4) equal one face per
+ * call, for every model. */
+static void test_embed_faces(void)
+{
+    const struct fl_face *list[6];
+    static float many[6 * FL_FACE_MAX_DIM], one[FL_FACE_MAX_DIM];
+    if (!g_have_chips)
+        T_SKIP("models/ absent (run scripts/setup)");
+    for (int i = 0; i < 6; i++)
+        list[i] = &g_faces[(i * 2) % g_nf];
+    for (int m = 0; m < FL_FACE_MODEL_COUNT_; m++) {
+        int dim = fl_face_model_info((enum fl_face_model)m)->dim;
+        T_REQUIRE(fl_face_embed_faces(g_w, &g_img, list, 6, (enum fl_face_model)m, many, NULL) ==
+                  FL_OK);
+        for (int i = 0; i < 6; i++) {
+            T_REQUIRE(fl_face_embed(g_w, &g_img, list[i], (enum fl_face_model)m, one, NULL) ==
+                      FL_OK);
+            T_CHECK(memcmp(one, many + (size_t)i * dim, sizeof(float) * (size_t)dim) == 0);
+        }
+    }
+    T_CHECK_EQ_INT(fl_face_embed_faces(g_w, &g_img, list, 0, FL_FACE_MODEL_DLIB, many, NULL),
+                   FL_ERR_INVALID_ARG);
+}
+
+/* The fused vector from its definition: per model, the chip and its mirror
+ * embedded one at a time, averaged, unit length, scaled by sqrt(W) (dlib)
+ * and sqrt(1 - W) (MobileFaceNet), concatenated. */
+static void test_fused_definition(void)
+{
+    static const enum fl_face_model parts[2] = {FL_FACE_MODEL_DLIB, FL_FACE_MODEL_MFN};
+    float got[320], want[320];
+    int off = 0;
+    if (!g_have_chips)
+        T_SKIP("models/ absent (run scripts/setup)");
+    T_REQUIRE(fl_face_embed(g_w, &g_img, &g_faces[0], FL_FACE_MODEL_FUSED, got, NULL) == FL_OK);
+    for (int p = 0; p < 2; p++) {
+        int dim = fl_face_model_info(parts[p])->dim;
+        float a[192], b[192];
+        double n2 = 0, weight = p == 0 ? 0.857 : 1 - 0.857;
+        struct fl_image chip = {0}, mirror = {0};
+        T_REQUIRE(fl_face_chip(g_w, &g_img, &g_faces[0], parts[p], &chip, NULL) == FL_OK);
+        T_REQUIRE(derive_chip(&chip, true, 0, &mirror));
+        T_REQUIRE(fl_face_embed_chip(g_w, &chip, parts[p], a, NULL) == FL_OK);
+        T_REQUIRE(fl_face_embed_chip(g_w, &mirror, parts[p], b, NULL) == FL_OK);
+        for (int k = 0; k < dim; k++)
+            n2 += ((double)a[k] + b[k]) * ((double)a[k] + b[k]);
+        for (int k = 0; k < dim; k++)
+            want[off + k] = (float)(((double)a[k] + b[k]) / sqrt(n2) * sqrt(weight));
+        off += dim;
+        fl_image_free(&chip);
+        fl_image_free(&mirror);
+    }
+    T_CHECK_EQ_INT(off, fl_face_model_info(FL_FACE_MODEL_FUSED)->dim);
+    for (int k = 0; k < 320; k++)
+        T_CHECK_NEAR(got[k], want[k], 1e-6);
 }
 
 static void check_model(enum fl_face_model m, const int *counts, int n_counts)
@@ -204,9 +269,13 @@ int main(int argc, char **argv)
     T_RUN(test_mfn_batches);
     T_RUN(test_bad_input);
     T_RUN(test_alloc_failure);
+    T_RUN(test_embed_faces);
+    T_RUN(test_fused_definition);
     for (int m = 0; m < FL_FACE_MODEL_COUNT_; m++)
         for (int i = 0; i < N_CHIPS; i++)
             fl_image_free(&g_chips[m][i]);
+    fl_free(g_faces);
+    fl_image_free(&g_img);
     fl_face_worker_free(g_w);
     fl_face_engine_free(g_e);
     return t_done();
