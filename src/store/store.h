@@ -263,6 +263,7 @@ struct fl_store_import {
     const char *face_model_version; /* FaceModelVersion of model_id */
     uint32_t dim;                   /* embedding dimension of model_id */
     double collection_created;      /* creation time for a collection the commit creates; <= 0: now */
+    int64_t expected_faces;         /* faces the commit must find staged; < 0: any number */
     /* output only */
     bool committed;             /* the commit ran; the counts below are its result */
     uint64_t faces_staged;      /* staged faces (0 after the commit) */
@@ -681,7 +682,8 @@ enum fl_status fl_store_import_stage(struct fl_store *st, const char *id,
  * insert every staged face whose FaceId is not in the collection (logging
  * FACE_PUT changes, users with faces become ACTIVE), skip those already
  * there with the same content (image, ExternalImageId, user, box and
- * embedding). Changes nothing and returns FL_ERR_CONFLICT (naming one
+ * embedding). Changes nothing and returns FL_ERR_INVALID_ARG if the import
+ * expected another number of staged faces, FL_ERR_CONFLICT (naming one
  * FaceId) if a staged FaceId is in the collection with other content, or if
  * the collection uses another model or dimension. On success *out (may be
  * NULL) is the committed record with the counts; committing a committed

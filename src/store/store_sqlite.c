@@ -303,13 +303,14 @@ static const char *const stmt_sql[] = {
     /* Staged imports (0003_import.sql). New import: ?1 id, ?2 collection,
      * ?3 model id, ?4 FaceModelVersion, ?5 dim, ?6 collection created, ?7 now. */
     [S_IMP_INSERT] = "INSERT INTO imports(id, collection, model_id, face_model_version, dim, "
-                     "collection_created, created, updated) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+                     "collection_created, expected_faces, created, updated) "
+                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?8, ?7, ?7)",
     /* Import ?1 (import_read()). */
     [S_IMP_GET] = "SELECT id, collection, model_id, face_model_version, dim, collection_created, "
                   "state, faces_imported, faces_present, users_created, created_collection, "
                   "created, updated, "
                   "(SELECT count(*) FROM import_faces WHERE import_id = ?1), "
-                  "(SELECT count(*) FROM import_users WHERE import_id = ?1) "
+                  "(SELECT count(*) FROM import_users WHERE import_id = ?1), expected_faces "
                   "FROM imports WHERE id = ?1",
     /* Import ?1 was used at ?2. */
     [S_IMP_TOUCH] = "UPDATE imports SET updated = ?2 WHERE id = ?1",
@@ -2429,6 +2430,7 @@ static enum fl_status import_read(sqlite3_stmt *q, struct fl_arena *a, struct fl
     o->updated = sqlite3_column_double(q, 12);
     o->faces_staged = (uint64_t)sqlite3_column_int64(q, 13);
     o->users_staged = (uint64_t)sqlite3_column_int64(q, 14);
+    o->expected_faces = sqlite3_column_int64(q, 15);
     return FL_OK;
 }
 
@@ -2467,6 +2469,7 @@ static enum fl_status sq_import_open(struct fl_store *st, const struct fl_store_
     sqlite3_bind_int64(q, 5, imp->dim);
     sqlite3_bind_double(q, 6, imp->collection_created > 0 ? imp->collection_created : now);
     sqlite3_bind_double(q, 7, now);
+    sqlite3_bind_int64(q, 8, imp->expected_faces < 0 ? -1 : imp->expected_faces);
     rc = exec_stmt(s, q, "open import", err);
     if (rc == FL_ERR_EXISTS)
         fl_err_set(err, FL_ERR_EXISTS, "store: import %s exists", imp->id);
@@ -2645,6 +2648,10 @@ static enum fl_status import_apply(struct sq_store *s, struct fl_store_import *o
     bool create = false;
     int src;
 
+    if (o->expected_faces >= 0 && o->faces_staged != (uint64_t)o->expected_faces)
+        return fl_err_set(err, FL_ERR_INVALID_ARG,
+                          "store: import %s has %llu faces staged, %lld expected", id,
+                          (unsigned long long)o->faces_staged, (long long)o->expected_faces);
     bind_text(q, 1, coll);
     src = sqlite3_step(q);
     if (src == SQLITE_ROW) {

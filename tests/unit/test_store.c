@@ -2005,7 +2005,7 @@ static void test_import_staged(void)
     const char *users[2] = {"u-solo", "u-face"};
     struct fl_store_import imp = {.id = "imp-1", .collection = "dst", .model_id = "test-model@1",
                                   .face_model_version = "101.0", .dim = DIM,
-                                  .collection_created = 1234.5};
+                                  .collection_created = 1234.5, .expected_faces = N};
     struct fl_store_import got;
     struct fl_arena a;
     struct fl_rng rng;
@@ -2057,6 +2057,9 @@ static void test_import_staged(void)
     /* invisible: the collection does not even exist yet */
     T_CHECK_EQ_INT(raw_int(path, "SELECT count(*) FROM collections"), 0);
     T_CHECK_EQ_INT(raw_int(path, "SELECT count(*) FROM faces"), 0);
+    T_CHECK_EQ_INT(fl_store_import_stage(st, "imp-1", f + 20, 4, users + 1, 1, NULL), FL_OK);
+    T_CHECK_EQ_INT(fl_store_import_commit(st, "imp-1", &a, &got, NULL), FL_ERR_INVALID_ARG);
+    T_CHECK_EQ_INT(raw_int(path, "SELECT count(*) FROM collections"), 0);
     T_CHECK_EQ_INT(fl_store_import_stage(st, "imp-1", f + 20, 5, users + 1, 1, NULL), FL_OK);
     T_REQUIRE(fl_store_change_seq(st, &seq0, NULL) == FL_OK);
 
@@ -2117,6 +2120,7 @@ static void test_import_staged(void)
         struct fl_store_face extra;
         float e[DIM];
         i2.id = "imp-2";
+        i2.expected_faces = -1;
         make_face(&extra, &rng, e, DIM);
         T_REQUIRE(fl_store_import_open(st, &i2, NULL) == FL_OK);
         T_REQUIRE(fl_store_import_stage(st, "imp-2", f, N, users, 2, NULL) == FL_OK);
@@ -2135,6 +2139,7 @@ static void test_import_staged(void)
         struct fl_store_face g[2];
         float e[DIM], other[DIM];
         i3.id = "imp-3";
+        i3.expected_faces = -1;
         make_face(&g[0], &rng, e, DIM);
         g[1] = f[9];
         memcpy(other, emb[9], sizeof(other));
@@ -2153,6 +2158,7 @@ static void test_import_staged(void)
     {
         struct fl_store_import i4 = imp;
         i4.id = "imp-4";
+        i4.expected_faces = 0;
         i4.model_id = "other-model@2";
         T_REQUIRE(fl_store_import_open(st, &i4, NULL) == FL_OK);
         T_CHECK_EQ_INT(fl_store_import_commit(st, "imp-4", &a, &got, NULL), FL_ERR_CONFLICT);
@@ -2161,6 +2167,7 @@ static void test_import_staged(void)
     {
         struct fl_store_import i5 = imp;
         i5.id = "imp-5";
+        i5.expected_faces = -1;
         T_REQUIRE(fl_store_import_open(st, &i5, NULL) == FL_OK);
         T_REQUIRE(fl_store_import_stage(st, "imp-5", f, 3, NULL, 0, NULL) == FL_OK);
         T_CHECK_EQ_INT(fl_store_import_expire(st, 1000.0, &nexp, NULL), FL_OK);
@@ -2186,7 +2193,7 @@ static void test_torture_import_commit(void)
     float emb[N][DIM];
     const char *users[1] = {"u1"};
     struct fl_store_import imp = {.id = "i", .collection = "c", .model_id = "test-model@1",
-                                  .face_model_version = "101.0", .dim = DIM};
+                                  .face_model_version = "101.0", .dim = DIM, .expected_faces = N};
     struct fl_rng rng;
     long n, fails = 0;
     enum fl_status rc = FL_ERR_NOMEM;

@@ -7,6 +7,7 @@
 -- other content, changes nothing. An import that is never committed is
 -- dropped with its staged rows (abort, or expiry after inactivity).
 -- collection is not a foreign key: the commit may be what creates it.
+-- expected_faces: the number of faces the commit must find staged (-1: any).
 -- state: 0 open, 1 committed (the counts then hold the commit's result, so
 -- that a repeated commit answers the same).
 CREATE TABLE imports (
@@ -16,6 +17,7 @@ CREATE TABLE imports (
     face_model_version TEXT NOT NULL,
     dim                INTEGER NOT NULL CHECK (dim > 0),
     collection_created REAL NOT NULL,
+    expected_faces     INTEGER NOT NULL DEFAULT -1,
     state              INTEGER NOT NULL DEFAULT 0,
     faces_imported     INTEGER NOT NULL DEFAULT 0,
     faces_present      INTEGER NOT NULL DEFAULT 0,
