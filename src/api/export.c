@@ -1584,6 +1584,15 @@ static enum fl_status commit_fn(struct fl_store *st, void *ud, struct fl_err *er
     return fl_store_import_commit(st, u->id, u->a, &u->out, err);
 }
 
+/* No store change: fl__api_coll_switch then only reloads the collection. */
+static enum fl_status reload_fn(struct fl_store *st, void *ud, struct fl_err *err)
+{
+    (void)st;
+    (void)ud;
+    (void)err;
+    return FL_OK;
+}
+
 FL__API_HANDLER(fl__api_op_commit_import)
 {
     const char *id = fl__api_get_str(req, "ImportId");
@@ -1617,6 +1626,15 @@ FL__API_HANDLER(fl__api_op_commit_import)
             return rc;
         imp = u.out;
         import_expire(ctx);
+    } else if (!fl__api_coll_find(ctx->svc, imp.collection)) {
+        /* committed, but an earlier answer failed after the store commit
+         * (the index rebuild ran out of memory): load the collection now */
+        struct fl_store_collection sc;
+        rc = fl_store_collection_get(ctx->st, imp.collection, &ctx->arena, &sc, err);
+        if (rc == FL_OK)
+            rc = fl__api_coll_switch(ctx->svc, ctx->st, imp.collection, m, reload_fn, NULL, err);
+        if (rc != FL_OK && rc != FL_ERR_NOT_FOUND)
+            return rc;
     }
     /* a commit is idempotent: when this answer is lost (or cannot be made
      * for memory), the same call returns it again */
