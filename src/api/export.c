@@ -1,48 +1,80 @@
 /*
- * export.c: FaceLinkService.ExportCollection and FaceLinkService.ImportFaces,
- * a collection's faces, vectors, users and retained crops out of FaceLink and
- * back in (DESIGN.md §8, export format version 1).
+ * export.c: FaceLinkService.ExportCollection, ImportFaces and the staged
+ * import (StartImport, CommitImport, AbortImport, DescribeImport): a
+ * collection's faces, vectors, users and retained crops out of FaceLink and
+ * back in, for collections of any size (DESIGN.md §8, export format
+ * version 1; docs/internals/api.md gives the wire details).
  *
- * The export is a set of named files, returned in the answer as
- * "Files": {name: base64 bytes} so that it travels over the same JSON 1.1
- * endpoint as everything else; `facelink export COLLECTION DIR` writes them
- * into DIR, `facelink import DIR` sends them back. The files:
+ * The export is a set of named files:
  *
  *   manifest.json   format and version, collection, the model's provenance
  *                   (id, FaceModelVersion, dimension, metric, normalisation,
  *                   alignment), dtype and byte order, the calibration (the
  *                   service's distance -> Similarity mapping, sampled),
- *                   counts, times, and the size and sha256 of every other file
+ *                   counts, the snapshot point, times, and the size and
+ *                   sha256 of the four streamed files
  *   faces.jsonl     one line per face in FaceId order: every member of
  *                   Rekognition's Face, Created, Embedding (base64 of
  *                   little-endian float32) and Crop (the crops/ file) if kept
  *   embeddings.npy  N x D float32 little-endian in faces.jsonl order (NumPy
- *                   format 1.0), for direct use elsewhere
+ *                   format 1.0, a 128-byte header), for direct use elsewhere
  *   users.jsonl     one line per user: UserId, UserStatus
  *   pgvector.sql    a psql script: COPY into a staging table, then a
  *                   facelink_faces table with a vector(D) column when the
  *                   pgvector extension can be created, real[] otherwise
  *   crops/<FaceId>.flc   the retained crop blobs (crop.c; IncludeCrops)
  *
+ * Export in pages. ExportCollection with MaxResults / NextToken answers one
+ * page: the parts of the four streamed files to append (faces in FaceId
+ * order, then users), the crops of its faces, and a NextToken; the first
+ * page starts embeddings.npy with a header for 0 rows (its length does not
+ * depend on the count) and pgvector.sql with its head; the last ends
+ * pgvector.sql, patches the npy header with the row count and brings the
+ * manifest as exact JSON text, to which the client adds the files' sizes and
+ * checksums. A page stops at MaxResults records or ~PAGE_BYTES, so memory is
+ * bounded on both sides whatever the collection's size.
+ *
+ * Consistency, decided: no read snapshot spans requests (a SQLite read
+ * transaction would have to stay open between them and pin the WAL).
+ * Instead the first page records the store's change sequence and the
+ * collection's largest face key. Keys only grow, so every page drops faces
+ * with a larger key: faces added during the export never appear, and each
+ * face present throughout appears exactly once (keyset pagination by
+ * FaceId). Deletions and user changes during the export cannot be undone
+ * that way; the last page counts them in the change log since the recorded
+ * sequence and the manifest says PointInTime only when there were none. The
+ * token carries the snapshot, the counts so far and a check over itself, the
+ * collection, IncludeCrops and the model (a damaged or foreign token, or one
+ * that outlived a ReindexCollection, is InvalidPaginationTokenException).
+ * Without MaxResults and NextToken the answer is the whole export at once
+ * (the same page code under one shared lock), up to LEGACY_MAX_FACES.
+ *
  * Import checks the manifest (format, version, the model id known here and
- * its dimension, the checksums of the files it lists), parses every line
- * before touching anything, keeps FaceIds, ImageIds, ExternalImageIds,
- * UserIds, creation times and crops, and is:
+ * its dimension, a collection of that model or none), parses every line
+ * before staging it, keeps FaceIds, ImageIds, ExternalImageIds, UserIds,
+ * creation times and crops, and is:
  *   - idempotent: a face whose FaceId is already in the collection with the
  *     same content is skipped; the same FaceId with other content is a
  *     ConflictException and nothing changes;
- *   - all-or-nothing: everything that can be checked is checked first; the
- *     writes are then the collection (if new), the users that are missing,
- *     and every new face in ONE store transaction (fl__api_faces_commit); if
- *     a later write fails the earlier ones are undone (users deleted, a
- *     collection created by this call deleted).
- *
- * Limits: the whole export travels in one JSON body, so a collection whose
- * files exceed the 16 MB request body cannot be imported in one call (about
- * 12 000 faces of 128-d without crops, ~300 with crops); see the README.
+ *   - all-or-nothing, in either form:
+ *     staged (any size): StartImport opens an import in the store, each
+ *     ImportFaces {ImportId, Files} stages a page where nothing else looks
+ *     (a page sent twice is harmless), and CommitImport moves everything in
+ *     with ONE store transaction under the exclusive service lock, through
+ *     fl__api_coll_switch, the switch ReindexCollection uses (reindex.c):
+ *     the index is rebuilt from the committed store and swapped in. The
+ *     commit checks the staged count against the manifest's, and is
+ *     idempotent (the import keeps its counts). An import never committed
+ *     (client killed, AbortImport, or untouched for IMPORT_TTL_S, dropped at
+ *     the next StartImport or commit) changes nothing;
+ *     in one request (small): ImportFaces {Files} checks everything first,
+ *     then writes the collection (if new), the missing users, and every new
+ *     face in ONE store transaction (fl__api_faces_commit); if a later
+ *     write fails the earlier ones are undone. Bounded by the request body.
  *
  * Threading: export is a read-only handler (shared lock) that pages through
- * the store; import is a writing handler (exclusive lock).
+ * the store; StartImport, ImportFaces and CommitImport / AbortImport are
+ * writing handlers (exclusive lock); DescribeImport reads.
  */
 #include "api/api.h"
 

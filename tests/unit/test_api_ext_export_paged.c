@@ -340,11 +340,11 @@ static json_t *staged_import(struct fl_service *svc, const struct exp *e, const 
                              int page, int stop_after, char *import_id, enum fl_status *rc)
 {
     char *man = json_dumps(e->manifest, JSON_COMPACT | JSON_REAL_PRECISION(17));
-    json_t *req = json_pack("{s:{s:s%}}", "Files", "manifest.json", "", 0), *r;
+    char *man64 = fl_base64(man, strlen(man));
+    json_t *req = json_pack("{s:{s:s}}", "Files", "manifest.json", man64), *r;
     const char *p = e->part[0].data, *end = p + e->part[0].len;
     int pages = 0;
-    json_object_set_new(json_object_get(req, "Files"), "manifest.json",
-                        json_string(fl_base64(man, strlen(man))));
+    fl_free(man64);
     fl_free(man);
     if (coll)
         json_object_set_new(req, "CollectionId", json_string(coll));
