@@ -84,12 +84,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PAGE             1000             /* records per store read; MaxResults default */
+#define PAGE             1000              /* records per store read; MaxResults default */
 #define PAGE_BYTES       ((size_t)8 << 20) /* an export page stops growing past this */
-#define CROP_FETCH       64               /* faces read per store call with their crops */
-#define LEGACY_MAX_FACES 20000            /* the largest export answered in one piece */
-#define NPY_HEADER       128              /* bytes of the embeddings.npy header */
-#define IMPORT_TTL_S     (24.0 * 3600.0)  /* an import untouched this long is dropped */
+#define CROP_FETCH       64                /* faces read per store call with their crops */
+#define LEGACY_MAX_FACES 20000             /* the largest export answered in one piece */
+#define NPY_HEADER       128               /* bytes of the embeddings.npy header */
+#define IMPORT_TTL_S     (24.0 * 3600.0)   /* an import untouched this long is dropped */
 #define FORMAT_NAME      "facelink-export"
 #define FORMAT_VERSION   1
 #define FILE_MAX         ((size_t)1 << 31)
@@ -437,8 +437,8 @@ static bool parse_u64(const char **p, uint64_t *out)
 
 /* Parse and check a token; FL_ERR_PAGINATION when it is not one of ours for
  * this collection, IncludeCrops and model. */
-static enum fl_status token_parse(const char *s, const char *coll, bool crops,
-                                  const char *model_id, struct export_token *t, struct fl_err *err)
+static enum fl_status token_parse(const char *s, const char *coll, bool crops, const char *model_id,
+                                  struct export_token *t, struct fl_err *err)
 {
     const char *p = s, *check;
     uint64_t v[7];
@@ -488,8 +488,7 @@ bad:
  * users created or deleted, the collection deleted, recreated or re-indexed.
  * *known false when the change log was pruned past seq0. */
 static enum fl_status changes_during(struct fl_store *st, const char *id, uint64_t seq0,
-                                     int64_t kmax, uint64_t *out_n, bool *known,
-                                     struct fl_err *err)
+                                     int64_t kmax, uint64_t *out_n, bool *known, struct fl_err *err)
 {
     struct fl_arena a;
     uint64_t after = seq0, n = 0;
@@ -663,11 +662,11 @@ static bool add_parts(json_t *append, json_t *files, const struct fl_buf *npy_he
          fl_buf_append(&pg, pg_head->data ? pg_head->data : "", pg_head->len, err) == FL_OK &&
          fl_buf_append(&pg, x->copy.data ? x->copy.data : "", x->copy.len, err) == FL_OK &&
          fl_buf_append(&pg, pg_tail->data ? pg_tail->data : "", pg_tail->len, err) == FL_OK &&
-         fl__api_set(append, "faces.jsonl", b64_json(x->faces.data ? x->faces.data : "",
-                                                     x->faces.len)) &&
+         fl__api_set(append, "faces.jsonl",
+                     b64_json(x->faces.data ? x->faces.data : "", x->faces.len)) &&
          fl__api_set(append, "embeddings.npy", b64_json(npy.data ? npy.data : "", npy.len)) &&
-         fl__api_set(append, "users.jsonl", b64_json(x->users.data ? x->users.data : "",
-                                                     x->users.len)) &&
+         fl__api_set(append, "users.jsonl",
+                     b64_json(x->users.data ? x->users.data : "", x->users.len)) &&
          fl__api_set(append, "pgvector.sql", b64_json(pg.data ? pg.data : "", pg.len));
     if (ok) {
         const char *k;
@@ -1100,7 +1099,8 @@ static enum fl_status manifest_check(struct fl__api_ctx *ctx, const json_t *man,
     if (!member_num(man, "CollectionCreated", coll_created))
         *coll_created = 0;
     if (expected)
-        *expected = json_is_integer(nf) && json_integer_value(nf) >= 0 ? json_integer_value(nf) : -1;
+        *expected =
+            json_is_integer(nf) && json_integer_value(nf) >= 0 ? json_integer_value(nf) : -1;
     return FL_OK;
 }
 

@@ -71,8 +71,8 @@ static const char *const err_coll_image[] = {
     "InvalidParameterException",   "ResourceNotFoundException", "ImageTooLargeException",
     "InvalidImageFormatException", "InternalServerError",       "ThrottlingException"};
 static const char *const err_export[] = {"InvalidParameterException", "ResourceNotFoundException",
-                                         "InvalidPaginationTokenException",
-                                         "InternalServerError", "ThrottlingException"};
+                                         "InvalidPaginationTokenException", "InternalServerError",
+                                         "ThrottlingException"};
 static const char *const err_import[] = {"InvalidParameterException", "ConflictException",
                                          "ResourceNotFoundException", "InternalServerError",
                                          "ThrottlingException"};

@@ -44,10 +44,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define MANIFEST_MAX ((size_t)16 << 20)
-#define CROP_MAX     ((size_t)16 << 20)
-#define PAGE_BYTES   ((size_t)6 << 20) /* raw bytes per import page: base64 stays < 16 MiB */
-#define MAN_DUMP     (JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17))
+#define MANIFEST_MAX   ((size_t)16 << 20)
+#define CROP_MAX       ((size_t)16 << 20)
+#define PAGE_BYTES     ((size_t)6 << 20) /* raw bytes per import page: base64 stays < 16 MiB */
+#define MAN_DUMP       (JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17))
+#define LINE_MAX_BYTES ((size_t)64 << 10) /* a faces.jsonl line (4096-d: ~22 kB) */
+#define TOKEN_MAX      1024               /* ExportCollection's NextToken */
 
 /* The streamed files of an export, in the order manifest.json lists them. */
 static const char *const k_parts[4] = {"faces.jsonl", "embeddings.npy", "users.jsonl",
@@ -232,8 +234,7 @@ static int apply_patches(struct exp_state *s, const json_t *patch)
         if (!name || k == 4 || !bytes || off < 0 || fflush(s->part[k]) != 0 ||
             fseek(s->part[k], (long)off, SEEK_SET) != 0 || b64_write(bytes, s->part[k]) != 0 ||
             fseek(s->part[k], 0, SEEK_END) != 0) {
-            fprintf(stderr, "facelink: cannot apply the answer's patch to %s\n",
-                    name ? name : "?");
+            fprintf(stderr, "facelink: cannot apply the answer's patch to %s\n", name ? name : "?");
             return -1;
         }
     }
@@ -282,7 +283,7 @@ static int write_manifest(const char *dir, const char *text)
 out:
     if (f)
         fclose(f);
-    free(out);
+    fl_free_string(out);
     json_decref(files);
     json_decref(man);
     return rc;
@@ -294,7 +295,8 @@ int fl_cli_export(int argc, char **argv)
     struct fl_service *svc;
     struct exp_state s;
     json_t *resp = NULL;
-    char *token = NULL, *man_text = NULL, path[4096];
+    const char *man_text = NULL;
+    char token[TOKEN_MAX + 1] = "", path[4096];
     int rc = 1, tty = isatty(2);
     size_t page = page_size();
     if (fl_cli_parse(argc, argv, &o, 2) != 0 || o.n_pos != 2) {
@@ -327,7 +329,7 @@ int fl_cli_export(int argc, char **argv)
         json_t *req = json_pack("{s:s,s:b,s:I}", "CollectionId", o.pos[0], "IncludeCrops",
                                 !o.no_crops, "MaxResults", (json_int_t)page);
         const char *next;
-        if (token)
+        if (token[0])
             json_object_set_new(req, "NextToken", json_string(token));
         resp = fl_cli_call(svc, "FaceLinkService.ExportCollection", req);
         json_decref(req);
@@ -336,20 +338,19 @@ int fl_cli_export(int argc, char **argv)
         if (tty && !o.no_progress)
             fprintf(stderr, "\rexporting %s: %lld faces, %lld users", o.pos[0], s.faces, s.users);
         next = json_string_value(json_object_get(resp, "NextToken"));
-        free(token);
-        token = next ? strdup(next) : NULL;
-        if (next && !token) {
-            fprintf(stderr, "facelink: out of memory\n");
+        if (next && strlen(next) > TOKEN_MAX) {
+            fprintf(stderr, "facelink: the service sent an overlong NextToken\n");
             break;
         }
         if (!next) {
-            const char *mt = json_string_value(json_object_get(resp, "ManifestJson"));
-            if (apply_patches(&s, json_object_get(resp, "Patch")) == 0 && mt)
-                man_text = strdup(mt);
+            /* the last page: resp stays alive for its manifest */
+            if (apply_patches(&s, json_object_get(resp, "Patch")) == 0)
+                man_text = json_string_value(json_object_get(resp, "ManifestJson"));
             if (!man_text)
-                fprintf(stderr, "facelink: the last page carries no manifest\n");
+                fprintf(stderr, "facelink: the last page carries no usable manifest\n");
             break;
         }
+        snprintf(token, sizeof(token), "%s", next);
         json_decref(resp);
         resp = NULL;
     }
@@ -361,7 +362,6 @@ close:
         if (s.part[i] && fclose(s.part[i]) != 0) {
             fprintf(stderr, "facelink: cannot write %s/%s: %s\n", s.dir, k_parts[i],
                     strerror(errno));
-            free(man_text);
             man_text = NULL;
         }
     if (man_text && write_manifest(s.dir, man_text) == 0) {
@@ -378,38 +378,32 @@ close:
                     "was read. Export again at a quiet time for a point-in-time copy.\n");
         rc = 0;
     }
-    free(man_text);
-    free(token);
     json_decref(resp);
     return rc;
 }
 
 /* ============================== import ============================== */
 
-/* A growing byte buffer of the client (plain malloc: the CLI is a client of
- * the public API). */
-struct cbuf {
-    char *p;
-    size_t len, cap;
-};
+/* The lines of the page being filled: a static buffer (the CLI has no
+ * allocator of its own; it uses the public API only), PAGE_BYTES plus one
+ * line, whatever the collection's size. */
+static char g_page[PAGE_BYTES + LINE_MAX_BYTES];
+static char g_line[LINE_MAX_BYTES];
 
-static int cbuf_add(struct cbuf *b, const void *p, size_t n)
+/* Read one line (with its newline) into g_line; its length, 0 at the end,
+ * -1 when longer than LINE_MAX_BYTES - 1 (message printed). */
+static long read_line(FILE *f, const char *path)
 {
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 65536;
-        char *q;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        q = realloc(b->p, cap);
-        if (!q)
-            return -1;
-        b->p = q;
-        b->cap = cap;
+    size_t n;
+    if (!fgets(g_line, sizeof(g_line), f))
+        return 0;
+    n = strlen(g_line);
+    if (n == sizeof(g_line) - 1 && g_line[n - 1] != '\n') {
+        fprintf(stderr, "facelink: %s has a line longer than %zu bytes\n", path,
+                sizeof(g_line) - 1);
+        return -1;
     }
-    memcpy(b->p + b->len, p, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-    return 0;
+    return (long)n;
 }
 
 /* Every file manifest.json lists has its size and SHA-256. */
@@ -446,9 +440,8 @@ static int check_npy(const char *dir, long long dim)
     char path[4096];
     unsigned char pre[10], row[4 * 4096], dec[4 * 4096 + 4];
     FILE *npy, *faces = NULL;
-    char *line = NULL;
-    size_t cap = 0;
     long long n = 0;
+    long len = 0;
     int ok = 1;
     snprintf(path, sizeof(path), "%s/embeddings.npy", dir);
     npy = fopen(path, "rb");
@@ -461,8 +454,8 @@ static int check_npy(const char *dir, long long dim)
     snprintf(path, sizeof(path), "%s/faces.jsonl", dir);
     faces = ok ? fopen(path, "rb") : NULL;
     ok = ok && faces;
-    while (ok && getline(&line, &cap, faces) > 0) {
-        json_t *o = json_loads(line, 0, NULL);
+    while (ok && (len = read_line(faces, path)) > 0) {
+        json_t *o = json_loadb(g_line, (size_t)len, 0, NULL);
         const char *e = json_string_value(json_object_get(o, "Embedding"));
         long got = e && strlen(e) <= 4 * 4096 / 3 * 4 + 4 ? b64_decode(e, strlen(e), dec) : -1;
         ok = got == 4 * dim && fread(row, 1, (size_t)(4 * dim), npy) == (size_t)(4 * dim) &&
@@ -470,6 +463,8 @@ static int check_npy(const char *dir, long long dim)
         json_decref(o);
         n++;
     }
+    if (len < 0)
+        ok = 0;
     if (ok && fgetc(npy) != EOF)
         ok = 0; /* rows beyond faces.jsonl */
     if (!ok)
@@ -477,7 +472,6 @@ static int check_npy(const char *dir, long long dim)
                 "facelink: embeddings.npy does not hold the vectors of faces.jsonl (row %lld); "
                 "nothing was imported\n",
                 n);
-    free(line);
     if (faces)
         fclose(faces);
     fclose(npy);
@@ -486,8 +480,9 @@ static int check_npy(const char *dir, long long dim)
 
 struct imp_state {
     struct fl_service *svc;
-    const char *dir, *import_id;
-    struct cbuf lines;
+    const char *dir;
+    char import_id[80];
+    size_t len;    /* bytes of g_page used */
     json_t *files; /* the page's crops */
     size_t n, bytes;
     long long faces, users;
@@ -500,7 +495,7 @@ static int send_page(struct imp_state *s, const char *part)
     char *b64;
     if (s->n == 0)
         return 0;
-    b64 = fl_base64(s->lines.p, s->lines.len);
+    b64 = fl_base64(g_page, s->len);
     if (!b64) {
         fprintf(stderr, "facelink: out of memory\n");
         return -1;
@@ -516,7 +511,7 @@ static int send_page(struct imp_state *s, const char *part)
     s->users += (long long)json_integer_value(json_object_get(resp, "UsersInPage"));
     json_decref(resp);
     json_object_clear(s->files);
-    s->lines.len = 0;
+    s->len = 0;
     s->n = s->bytes = 0;
     return 0;
 }
@@ -524,9 +519,8 @@ static int send_page(struct imp_state *s, const char *part)
 /* Stream one .jsonl file into pages (with the crops faces.jsonl lines name). */
 static int send_file(struct imp_state *s, const char *part, size_t page, int tty)
 {
-    char path[4096], *line = NULL;
-    size_t cap = 0;
-    ssize_t len;
+    char path[4096];
+    long len = 0;
     FILE *f;
     int rc = 0;
     snprintf(path, sizeof(path), "%s/%s", s->dir, part);
@@ -537,13 +531,13 @@ static int send_file(struct imp_state *s, const char *part, size_t page, int tty
         fprintf(stderr, "facelink: cannot open %s: %s\n", path, strerror(errno));
         return -1;
     }
-    while (rc == 0 && (len = getline(&line, &cap, f)) > 0) {
+    while (rc == 0 && (len = read_line(f, path)) > 0) {
         json_t *o = NULL;
         const char *crop = NULL;
         char *bytes = NULL;
         size_t n = 0;
         if (strcmp(part, "faces.jsonl") == 0) {
-            o = json_loadb(line, (size_t)len, 0, NULL);
+            o = json_loadb(g_line, (size_t)len, 0, NULL);
             crop = json_string_value(json_object_get(o, "Crop"));
         }
         if (crop) {
@@ -561,7 +555,9 @@ static int send_file(struct imp_state *s, const char *part, size_t page, int tty
                 n = 0; /* exported without crops/: the face comes without one */
             }
         }
-        if (rc == 0 && s->n && (s->n >= page || s->bytes + (size_t)len + n > PAGE_BYTES)) {
+        if (rc == 0 && s->n &&
+            (s->n >= page || s->bytes + (size_t)len + n > PAGE_BYTES ||
+             s->len + (size_t)len > PAGE_BYTES)) {
             rc = send_page(s, part);
             if (tty && rc == 0)
                 fprintf(stderr, "\rimporting: %lld faces, %lld users staged", s->faces, s->users);
@@ -574,22 +570,23 @@ static int send_file(struct imp_state *s, const char *part, size_t page, int tty
             }
             fl_free_string(b64);
         }
-        if (rc == 0 && cbuf_add(&s->lines, line, (size_t)len) != 0) {
-            fprintf(stderr, "facelink: out of memory\n");
-            rc = -1;
+        if (rc == 0) {
+            memcpy(g_page + s->len, g_line, (size_t)len); /* fits: len <= LINE_MAX_BYTES */
+            s->len += (size_t)len;
         }
         s->n++;
         s->bytes += (size_t)len + n;
         fl_free_string(bytes);
         json_decref(o);
     }
+    if (len < 0)
+        rc = -1;
     if (rc == 0 && ferror(f)) {
         fprintf(stderr, "facelink: cannot read %s\n", path);
         rc = -1;
     }
     if (rc == 0)
         rc = send_page(s, part);
-    free(line);
     fclose(f);
     return rc;
 }
@@ -624,9 +621,8 @@ int fl_cli_import(int argc, char **argv)
     }
     /* everything that can be checked here, before the service sees anything */
     if (check_files(s.dir, man) != 0 ||
-        check_npy(s.dir,
-                  json_integer_value(json_object_get(json_object_get(man, "FaceModel"),
-                                                     "Dimension"))) != 0)
+        check_npy(s.dir, json_integer_value(
+                             json_object_get(json_object_get(man, "FaceModel"), "Dimension"))) != 0)
         goto out;
     s.svc = fl_cli_open(&o);
     if (!s.svc)
@@ -639,9 +635,12 @@ int fl_cli_import(int argc, char **argv)
     json_decref(req);
     if (!resp)
         goto close;
-    s.import_id = strdup(json_string_value(json_object_get(resp, "ImportId")));
+    snprintf(s.import_id, sizeof(s.import_id), "%s",
+             json_string_value(json_object_get(resp, "ImportId"))
+                 ? json_string_value(json_object_get(resp, "ImportId"))
+                 : "");
     json_decref(resp);
-    if (!s.import_id)
+    if (!s.import_id[0])
         goto close;
     opened = 1;
     s.files = json_object();
@@ -667,8 +666,6 @@ close:
     }
     fl_service_close(s.svc);
 out:
-    free((char *)s.import_id);
-    free(s.lines.p);
     json_decref(s.files);
     fl_free_string(b64);
     fl_free_string(man_bytes);

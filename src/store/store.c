@@ -661,8 +661,7 @@ enum fl_status fl_store_import_open(struct fl_store *st, const struct fl_store_i
 {
     struct fl_store_collection c;
     enum fl_status rc;
-    FL_ASSERT(st && imp && imp->id && imp->collection && imp->model_id &&
-              imp->face_model_version);
+    FL_ASSERT(st && imp && imp->id && imp->collection && imp->model_id && imp->face_model_version);
     rc = check_import_id(imp->id, err);
     if (rc != FL_OK)
         return rc;

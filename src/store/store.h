@@ -262,17 +262,17 @@ struct fl_store_import {
     const char *model_id;           /* the export's model: the collection's, or the one to create */
     const char *face_model_version; /* FaceModelVersion of model_id */
     uint32_t dim;                   /* embedding dimension of model_id */
-    double collection_created;      /* creation time for a collection the commit creates; <= 0: now */
-    int64_t expected_faces;         /* faces the commit must find staged; < 0: any number */
+    double collection_created; /* creation time for a collection the commit creates; <= 0: now */
+    int64_t expected_faces;    /* faces the commit must find staged; < 0: any number */
     /* output only */
-    bool committed;             /* the commit ran; the counts below are its result */
-    uint64_t faces_staged;      /* staged faces (0 after the commit) */
-    uint64_t users_staged;      /* staged users (0 after the commit) */
-    uint64_t faces_imported;    /* commit: faces inserted */
-    uint64_t faces_present;     /* commit: staged faces already in the collection, same content */
-    uint64_t users_created;     /* commit: users inserted */
-    bool created_collection;    /* commit: the collection was created by it */
-    double created, updated;    /* epoch seconds; updated = last open/stage/commit */
+    bool committed;          /* the commit ran; the counts below are its result */
+    uint64_t faces_staged;   /* staged faces (0 after the commit) */
+    uint64_t users_staged;   /* staged users (0 after the commit) */
+    uint64_t faces_imported; /* commit: faces inserted */
+    uint64_t faces_present;  /* commit: staged faces already in the collection, same content */
+    uint64_t users_created;  /* commit: users inserted */
+    bool created_collection; /* commit: the collection was created by it */
+    double created, updated; /* epoch seconds; updated = last open/stage/commit */
 };
 
 /* ============================== The interface ============================== */

@@ -345,17 +345,20 @@ static const char *const stmt_sql[] = {
     /* Staged faces of import ?1 already in collection ?2. */
     [S_IMP_PRESENT] = "SELECT count(*) FROM import_faces s JOIN faces f "
                       "ON f.collection = ?2 AND f.face_id = s.face_id WHERE s.import_id = ?1",
-    /* USER_CREATE changes for the users of import ?1 missing from collection ?2. */
+    /* USER_CREATE changes for the users of import ?1 missing from collection ?2:
+     * its staged users and the users of its staged faces. */
     [S_IMP_USERS_LOG] = "INSERT INTO changes(op, collection, face_key, id) SELECT 6, ?2, 0, u "
-        "FROM (SELECT user_id AS u FROM import_users WHERE import_id = ?1 UNION "
-        "SELECT user_id FROM import_faces WHERE import_id = ?1 AND user_id IS NOT NULL) "
-        "WHERE NOT EXISTS (SELECT 1 FROM users x WHERE x.collection = ?2 AND x.user_id = u)" " ORDER BY u",
-    /* Create them (status CREATED, time ?3). */
+                        "FROM (SELECT user_id AS u FROM import_users WHERE import_id = ?1 UNION "
+                        "SELECT user_id FROM import_faces WHERE import_id = ?1 "
+                        "AND user_id IS NOT NULL) WHERE NOT EXISTS (SELECT 1 FROM users x "
+                        "WHERE x.collection = ?2 AND x.user_id = u) ORDER BY u",
+    /* Create the same users (status CREATED, time ?3). */
     [S_IMP_USERS_ADD] = "INSERT INTO users(collection, user_id, status, created) "
-        "SELECT ?2, u, 3, ?3 "
-        "FROM (SELECT user_id AS u FROM import_users WHERE import_id = ?1 UNION "
-        "SELECT user_id FROM import_faces WHERE import_id = ?1 AND user_id IS NOT NULL) "
-        "WHERE NOT EXISTS (SELECT 1 FROM users x WHERE x.collection = ?2 AND x.user_id = u)",
+                        "SELECT ?2, u, 3, ?3 "
+                        "FROM (SELECT user_id AS u FROM import_users WHERE import_id = ?1 UNION "
+                        "SELECT user_id FROM import_faces WHERE import_id = ?1 "
+                        "AND user_id IS NOT NULL) WHERE NOT EXISTS (SELECT 1 FROM users x "
+                        "WHERE x.collection = ?2 AND x.user_id = u)",
     /* Largest face key of any collection (0 when none). */
     [S_KEY_MAX_ALL] = "SELECT coalesce(max(key), 0) FROM faces",
     /* Insert the staged faces of import ?1 missing from collection ?2 (time
@@ -385,6 +388,7 @@ static const char *const stmt_sql[] = {
     /* Import ?1 committed at ?6 with counts ?2..?5. */
     [S_IMP_DONE] = "UPDATE imports SET state = 1, faces_imported = ?2, faces_present = ?3, "
                    "users_created = ?4, created_collection = ?5, updated = ?6 WHERE id = ?1",
+    /* Drop the staged faces / users of import ?1. */
     [S_IMP_CLEAR_FACES] = "DELETE FROM import_faces WHERE import_id = ?1",
     [S_IMP_CLEAR_USERS] = "DELETE FROM import_users WHERE import_id = ?1",
     /* Drop import ?1 (its staged rows cascade). */
@@ -2545,8 +2549,8 @@ static enum fl_status stage_face(struct sq_store *s, const char *id, const struc
             rc = sq_fail(s->db, src, "compare staged face", err);
         else if (sqlite3_column_int64(q, 0) == 0)
             rc = fl_err_set(err, FL_ERR_CONFLICT,
-                            "store: face %s is staged in import %s with other content",
-                            f->face_id, id);
+                            "store: face %s is staged in import %s with other content", f->face_id,
+                            id);
         done(q);
     }
     fl_free(tmp);
@@ -2572,8 +2576,8 @@ static enum fl_status sq_import_stage(struct fl_store *st, const char *id,
     for (size_t i = 0; rc == FL_OK && i < n; i++) {
         if (faces[i].dim != imp.dim)
             rc = fl_err_set(err, FL_ERR_INVALID_ARG,
-                            "store: face %zu has dimension %u, import %s wants %u", i,
-                            faces[i].dim, id, imp.dim);
+                            "store: face %zu has dimension %u, import %s wants %u", i, faces[i].dim,
+                            id, imp.dim);
         else
             rc = stage_face(s, id, &faces[i], err);
     }
@@ -2659,8 +2663,8 @@ static enum fl_status import_apply(struct sq_store *s, struct fl_store_import *o
         if (!mid || strcmp((const char *)mid, o->model_id) != 0 ||
             sqlite3_column_int64(q, 1) != (sqlite3_int64)o->dim)
             rc = fl_err_set(err, FL_ERR_CONFLICT,
-                            "store: collection %s uses another model than import %s (%s)", coll,
-                            id, o->model_id);
+                            "store: collection %s uses another model than import %s (%s)", coll, id,
+                            o->model_id);
     } else if (src == SQLITE_DONE) {
         create = true;
     } else {

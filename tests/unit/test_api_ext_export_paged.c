@@ -181,10 +181,9 @@ static struct fl_service *build_a(const char *dir, const char *coll)
         }
         for (int k = 5 * u; k < 5 * u + 5; k++)
             json_array_append_new(ids, json_string(g_seed.id[k]));
-        json_decref(call(svc, REK("AssociateFaces"),
-                         json_pack("{s:s,s:s,s:o}", "CollectionId", coll, "UserId", uid,
-                                   "FaceIds", ids),
-                         &rc));
+        json_decref(call(
+            svc, REK("AssociateFaces"),
+            json_pack("{s:s,s:s,s:o}", "CollectionId", coll, "UserId", uid, "FaceIds", ids), &rc));
         if (rc != FL_OK)
             goto fail;
     }
@@ -202,9 +201,9 @@ static const char *const k_parts[4] = {"faces.jsonl", "embeddings.npy", "users.j
 /* An export assembled as a client writes it. */
 struct exp {
     struct fl_buf part[4];
-    json_t *crops;     /* name -> base64 */
-    json_t *manifest;  /* ManifestJson + Files, parsed */
-    json_t *snapshot;  /* Manifest.Snapshot (borrowed from manifest) */
+    json_t *crops;    /* name -> base64 */
+    json_t *manifest; /* ManifestJson + Files, parsed */
+    json_t *snapshot; /* Manifest.Snapshot (borrowed from manifest) */
     int pages;
 };
 
@@ -281,13 +280,14 @@ static enum fl_status paged_export(struct fl_service *svc, const char *coll, int
                              (size_t)json_integer_value(json_object_get(p, "Offset")), true) != 0)
                     rc = FL_ERR_CORRUPT;
             }
-            e->manifest = json_loads(json_string_value(json_object_get(r, "ManifestJson")), 0, NULL);
+            e->manifest =
+                json_loads(json_string_value(json_object_get(r, "ManifestJson")), 0, NULL);
             for (int k2 = 0; k2 < 4; k2++) {
                 char hex[65];
                 fl_sha256_hex(e->part[k2].data ? e->part[k2].data : "", e->part[k2].len, hex);
-                json_object_set_new(files, k_parts[k2],
-                                    json_pack("{s:I,s:s}", "Bytes", (json_int_t)e->part[k2].len,
-                                              "Sha256", hex));
+                json_object_set_new(
+                    files, k_parts[k2],
+                    json_pack("{s:I,s:s}", "Bytes", (json_int_t)e->part[k2].len, "Sha256", hex));
             }
             json_object_set_new(e->manifest, "Files", files);
             e->snapshot = json_object_get(e->manifest, "Snapshot");
@@ -371,9 +371,8 @@ static json_t *staged_import(struct fl_service *svc, const struct exp *e, const 
             json_object_set_new(files, "faces.jsonl", json_string(b));
             fl_free(b);
         }
-        r = call(svc, EXT("ImportFaces"), json_pack("{s:s,s:o}", "ImportId", import_id, "Files",
-                                                     files),
-                 rc);
+        r = call(svc, EXT("ImportFaces"),
+                 json_pack("{s:s,s:o}", "ImportId", import_id, "Files", files), rc);
         if (!r)
             return NULL;
         json_decref(r);
@@ -531,12 +530,12 @@ static void test_paged_equals_whole(void)
         fl_free(dumped);
         fl_buf_fini(&mtext);
         T_CHECK(json_is_true(json_object_get(g_exp.snapshot, "PointInTime")));
-        T_CHECK_EQ_INT(json_integer_value(json_object_get(
-                           json_object_get(g_exp.manifest, "Counts"), "Faces")),
-                       N_FACES);
-        T_CHECK_EQ_INT(json_integer_value(json_object_get(
-                           json_object_get(g_exp.manifest, "Counts"), "Users")),
-                       N_USERS);
+        T_CHECK_EQ_INT(
+            json_integer_value(json_object_get(json_object_get(g_exp.manifest, "Counts"), "Faces")),
+            N_FACES);
+        T_CHECK_EQ_INT(
+            json_integer_value(json_object_get(json_object_get(g_exp.manifest, "Counts"), "Users")),
+            N_USERS);
         json_decref(mw);
         json_decref(mp);
     }
@@ -664,18 +663,18 @@ static void test_concurrent_additions(void)
     /* the next export has them all */
     exp_init(&e);
     T_CHECK(paged_export(g_a, "big", 4096, false, &e, NULL, NULL) == FL_OK);
-    T_CHECK_EQ_INT(json_integer_value(json_object_get(json_object_get(e.manifest, "Counts"),
-                                                      "Faces")),
-                   N_FACES + ad.added);
+    T_CHECK_EQ_INT(
+        json_integer_value(json_object_get(json_object_get(e.manifest, "Counts"), "Faces")),
+        N_FACES + ad.added);
     exp_fini(&e);
 }
 
 static void delete_hook(int page, void *ud)
 {
     if (page == 1) {
-        json_t *r = call(g_a, REK("DeleteFaces"),
-                         json_pack("{s:s,s:[s]}", "CollectionId", "big", "FaceIds", (char *)ud),
-                         NULL);
+        json_t *r =
+            call(g_a, REK("DeleteFaces"),
+                 json_pack("{s:s,s:[s]}", "CollectionId", "big", "FaceIds", (char *)ud), NULL);
         json_decref(r);
     }
 }
@@ -693,8 +692,7 @@ static void test_delete_during_export(void)
     for (size_t i = json_array_size(faces); i-- > 0 && !victim[0];) {
         json_t *f = json_array_get(faces, i);
         if (!json_object_get(f, "UserId"))
-            snprintf(victim, sizeof(victim), "%s",
-                     json_string_value(json_object_get(f, "FaceId")));
+            snprintf(victim, sizeof(victim), "%s", json_string_value(json_object_get(f, "FaceId")));
     }
     json_decref(faces);
     exp_init(&e);
@@ -797,10 +795,10 @@ static void test_errors(void)
         T_CHECK(!r && rc == FL_ERR_NOT_FOUND);
     }
     /* NextToken: damaged, foreign, or for other parameters */
-    first = call(g_a, EXT("ExportCollection"),
-                 json_pack("{s:s,s:i,s:b}", "CollectionId", "big", "MaxResults", 10,
-                           "IncludeCrops", 0),
-                 &rc);
+    first =
+        call(g_a, EXT("ExportCollection"),
+             json_pack("{s:s,s:i,s:b}", "CollectionId", "big", "MaxResults", 10, "IncludeCrops", 0),
+             &rc);
     T_REQUIRE(first);
     tok = json_string_value(json_object_get(first, "NextToken"));
     T_REQUIRE(tok);
@@ -820,10 +818,10 @@ static void test_errors(void)
             T_CHECK(!r && rc == FL_ERR_PAGINATION);
         }
         /* the right token with IncludeCrops changed */
-        r = call(g_a, EXT("ExportCollection"),
-                 json_pack("{s:s,s:s,s:i}", "CollectionId", "big", "NextToken", tok, "MaxResults",
-                           10),
-                 &rc);
+        r = call(
+            g_a, EXT("ExportCollection"),
+            json_pack("{s:s,s:s,s:i}", "CollectionId", "big", "NextToken", tok, "MaxResults", 10),
+            &rc);
         T_CHECK(!r && rc == FL_ERR_PAGINATION);
         /* and as it came: fine */
         r = call(g_a, EXT("ExportCollection"),
@@ -920,8 +918,7 @@ static void test_torture(void)
         fl_free_string(out);
         if (rc != FL_OK && rc != FL_ERR_NOMEM && rc != FL_ERR_INVALID_ARG &&
             rc != FL_ERR_SERIALIZATION && rc != FL_ERR_STORE && rc != FL_ERR_INTERNAL) {
-            printf("# export page: failure %ld gave %s: %s\n", n, fl_status_exception(rc),
-                   err.msg);
+            printf("# export page: failure %ld gave %s: %s\n", n, fl_status_exception(rc), err.msg);
             T_CHECK(0);
             break;
         }
@@ -958,8 +955,8 @@ static void test_torture(void)
         r = call(s, EXT("DescribeImport"), json_pack("{s:s}", "ImportId", iid), NULL);
         if (r && strcmp(json_string_value(json_object_get(r, "Status")), "OPEN") == 0) {
             /* not committed: the collection must not be visible */
-            json_t *d = call(s, REK("DescribeCollection"), json_pack("{s:s}", "CollectionId", "t"),
-                             &rc);
+            json_t *d =
+                call(s, REK("DescribeCollection"), json_pack("{s:s}", "CollectionId", "t"), &rc);
             if (d) {
                 printf("# commit failure %ld left a visible collection\n", n);
                 T_CHECK(0);

@@ -2003,9 +2003,13 @@ static void test_import_staged(void)
     float emb[N][DIM];
     uint8_t crop[3] = {1, 2, 3};
     const char *users[2] = {"u-solo", "u-face"};
-    struct fl_store_import imp = {.id = "imp-1", .collection = "dst", .model_id = "test-model@1",
-                                  .face_model_version = "101.0", .dim = DIM,
-                                  .collection_created = 1234.5, .expected_faces = N};
+    struct fl_store_import imp = {.id = "imp-1",
+                                  .collection = "dst",
+                                  .model_id = "test-model@1",
+                                  .face_model_version = "101.0",
+                                  .dim = DIM,
+                                  .collection_created = 1234.5,
+                                  .expected_faces = N};
     struct fl_store_import got;
     struct fl_arena a;
     struct fl_rng rng;
@@ -2130,8 +2134,7 @@ static void test_import_staged(void)
         T_CHECK_EQ_INT(got.faces_imported, 1);
         T_CHECK_EQ_INT(got.faces_present, N);
         T_CHECK_EQ_INT(got.users_created, 0);
-        T_CHECK_EQ_INT(raw_int(path, "SELECT face_count FROM collections WHERE id = 'dst'"),
-                       N + 1);
+        T_CHECK_EQ_INT(raw_int(path, "SELECT face_count FROM collections WHERE id = 'dst'"), N + 1);
     }
     /* a third with one FaceId of other content: CONFLICT, the target unchanged */
     {
@@ -2192,8 +2195,12 @@ static void test_torture_import_commit(void)
     struct fl_store_face f[N];
     float emb[N][DIM];
     const char *users[1] = {"u1"};
-    struct fl_store_import imp = {.id = "i", .collection = "c", .model_id = "test-model@1",
-                                  .face_model_version = "101.0", .dim = DIM, .expected_faces = N};
+    struct fl_store_import imp = {.id = "i",
+                                  .collection = "c",
+                                  .model_id = "test-model@1",
+                                  .face_model_version = "101.0",
+                                  .dim = DIM,
+                                  .expected_faces = N};
     struct fl_rng rng;
     long n, fails = 0;
     enum fl_status rc = FL_ERR_NOMEM;
