@@ -160,7 +160,7 @@ static int seed_collection(struct fl_service *svc, const char *coll, struct seed
  * 5k..5k+4, the last user none). */
 static struct fl_service *build_a(const char *dir, const char *coll)
 {
-    struct fl_service *svc = open_dir(dir, NULL);
+    struct fl_service *svc = open_dir(dir, "dlib");
     enum fl_status rc;
     if (!svc)
         return NULL;
@@ -553,7 +553,7 @@ static void test_round_trip(void)
     if (!g_a)
         T_SKIP("no collection A");
     new_dir(dir, sizeof(dir));
-    b = open_dir(dir, NULL);
+    b = open_dir(dir, "dlib");
     T_REQUIRE(b);
     r = staged_import(b, &g_exp, NULL, 600, 0, iid, &rc);
     T_REQUIRE(r);
@@ -721,7 +721,7 @@ static void test_killed_import(void)
     T_REQUIRE(pid >= 0);
     if (pid == 0) {
         /* the child stages 2 of 5 pages, writes the ImportId, and dies */
-        struct fl_service *c = open_dir(dir, NULL);
+        struct fl_service *c = open_dir(dir, "dlib");
         char path[400];
         FILE *f;
         if (!c)
@@ -746,7 +746,7 @@ static void test_killed_import(void)
         T_REQUIRE(f && fgets(iid, sizeof(iid), f));
         fclose(f);
     }
-    b = open_dir(dir, NULL);
+    b = open_dir(dir, "dlib");
     T_REQUIRE(b);
     /* the target is untouched: no collection, nothing to search */
     r = call(b, REK("DescribeCollection"), json_pack("{s:s}", "CollectionId", "big"), &rc);
@@ -834,7 +834,7 @@ static void test_errors(void)
     json_decref(first);
     /* wrong model id / dimension: refused by StartImport, nothing written */
     new_dir(dir, sizeof(dir));
-    b = open_dir(dir, NULL);
+    b = open_dir(dir, "dlib");
     T_REQUIRE(b);
     for (int i = 0; i < 2; i++) {
         struct exp e = g_exp;
@@ -864,7 +864,7 @@ static void test_errors(void)
     /* a page with a FaceId staged before with other content, and a commit
      * that meets a FaceId with other content: ConflictException, nothing changes */
     new_dir(dir, sizeof(dir));
-    b = open_dir(dir, NULL);
+    b = open_dir(dir, "dlib");
     T_REQUIRE(b);
     json_decref(call(b, REK("CreateCollection"), json_pack("{s:s}", "CollectionId", "big"), &rc));
     {
@@ -899,7 +899,7 @@ static void test_torture(void)
     if (!g_a)
         T_SKIP("no collection A");
     new_dir(dir, sizeof(dir));
-    s = open_dir(dir, NULL);
+    s = open_dir(dir, "dlib");
     T_REQUIRE(s);
     json_decref(call(s, REK("CreateCollection"), json_pack("{s:s}", "CollectionId", "t"), &rc));
     T_REQUIRE(seed_collection(s, "t", &g_seed, 0, 30) == 0);
@@ -928,7 +928,7 @@ static void test_torture(void)
     fl_service_close(s);
     /* CommitImport into a fresh dir: until it answers, nothing is there */
     new_dir(dir, sizeof(dir));
-    s = open_dir(dir, NULL);
+    s = open_dir(dir, "dlib");
     T_REQUIRE(s);
     r = staged_import(s, &small, NULL, 10, 3, iid, &rc); /* every face staged, no commit */
     T_CHECK(!r);
