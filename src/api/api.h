@@ -194,6 +194,21 @@ enum fl_status fl__api_coll_add(struct fl_service *svc, const char *id,
 /* Unlink and free a collection's in-memory state (no-op if absent). */
 void fl__api_coll_drop(struct fl_service *svc, const char *id);
 
+/* A store transaction that changes a whole collection (reindex.c's commit,
+ * a staged import's commit); FL_OK means committed. */
+typedef enum fl_status (*fl__api_switch_fn)(struct fl_store *st, void *ud, struct fl_err *err);
+/* Switch collection id atomically to what commit(st, ud) writes in one store
+ * transaction, with model m: make an empty index (and the in-memory
+ * collection, when absent: the commit creates it), run the commit, rebuild
+ * the index and key map from the store and swap them in. Caller holds the
+ * EXCLUSIVE service lock, so no call sees a half-switched collection. A
+ * failure before or in the commit changes nothing; a failed rebuild after it
+ * drops the collection from memory (a reopen reloads it) and says so.
+ * reindex.c. */
+enum fl_status fl__api_coll_switch(struct fl_service *svc, struct fl_store *st, const char *id,
+                                   const struct fl__api_model *m, fl__api_switch_fn commit,
+                                   void *ud, struct fl_err *err);
+
 /* String member or NULL (absent or JSON null). Borrowed from req. */
 const char *fl__api_get_str(const json_t *req, const char *name);
 /* Integer member or def. */
@@ -294,9 +309,13 @@ FL__API_HANDLER(fl__api_op_search_all_faces_by_image);
 /* embeddings.c: FaceLinkService vectors out and in */
 FL__API_HANDLER(fl__api_op_get_face_embeddings);
 FL__API_HANDLER(fl__api_op_search_faces_by_embedding);
-/* export.c: ExportCollection, ImportFaces (DESIGN.md §8) */
+/* export.c: ExportCollection, ImportFaces and the staged import (DESIGN.md §8) */
 FL__API_HANDLER(fl__api_op_export_collection);
 FL__API_HANDLER(fl__api_op_import_faces);
+FL__API_HANDLER(fl__api_op_start_import);
+FL__API_HANDLER(fl__api_op_commit_import);
+FL__API_HANDLER(fl__api_op_abort_import);
+FL__API_HANDLER(fl__api_op_describe_import);
 /* reindex.c: ReindexCollection, DescribeJob */
 FL__API_HANDLER(fl__api_op_reindex_collection);
 FL__API_HANDLER(fl__api_op_describe_job);

@@ -22,7 +22,8 @@
  *   3. under the EXCLUSIVE service lock: fl_store_reindex_commit (one
  *      transaction switches every vector, IndexFacesModelVersion and the
  *      collection's model), then the in-memory index is rebuilt from the
- *      store and swapped in. Nobody sees a half-switched collection: calls
+ *      store and swapped in (fl__api_coll_switch, which a staged import's
+ *      commit in export.c uses too). Nobody sees a half-switched collection: calls
  *      before the lock use the old model throughout, calls after it the new
  *      one; an IndexFaces that embedded with the old model before the switch
  *      and writes after it is refused by its handler's model re-check.
@@ -222,52 +223,51 @@ static enum fl_status swap_scan(void *ud, int64_t key, const char *face_id, cons
     return fl__api_keymap_put(u->keys, key, face_id, NULL);
 }
 
-/* Step 3, under the exclusive service lock. FL_ERR_CONFLICT: faces without
- * a staged vector remain. */
-static enum fl_status switch_collection(struct run *r)
+enum fl_status fl__api_coll_switch(struct fl_service *svc, struct fl_store *st, const char *id,
+                                   const struct fl__api_model *m, fl__api_switch_fn commit,
+                                   void *ud, struct fl_err *err)
 {
-    struct fl_service *svc = r->job->svc;
-    const struct fl__api_model *m = r->job->model;
-    struct fl_store_collection sc;
-    struct fl__api_coll *c;
+    struct fl__api_coll *c = fl__api_coll_find(svc, id);
     struct fl__api_keymap keys;
     struct swap_ud u;
+    bool added = false;
     enum fl_status rc;
 
-    memset(&sc, 0, sizeof(sc));
-    sc.id = r->job->collection;
-    sc.model_id = m->model_id;
-    sc.face_model_version = m->face_model_version;
-    sc.dim = m->dim;
     fl__api_keymap_init(&keys);
-    u.ix = NULL;
-    pthread_rwlock_wrlock(&svc->lock);
-    c = fl__api_coll_find(svc, r->job->collection);
-    if (!c) {
-        rc = fl_err_set(&r->err, FL_ERR_NOT_FOUND, "the collection was deleted during the job");
-        goto out;
-    }
     /* the new in-memory state is built from the committed store below; make
-     * the index first so a failure there changes nothing */
-    u.ix = fl_index_new(m->dim, m->metric, &r->err);
+     * the index (and the collection, when the commit creates it) first so a
+     * failure there changes nothing */
+    u.ix = fl_index_new(m->dim, m->metric, err);
     if (!u.ix) {
-        rc = r->err.code;
+        rc = err ? err->code : FL_ERR_NOMEM;
         goto out;
     }
-    rc = fl_store_reindex_commit(r->write_st, &sc, &r->err);
-    if (rc != FL_OK)
+    if (!c) {
+        rc = fl__api_coll_add(svc, id, m, &c, err);
+        if (rc != FL_OK)
+            goto out;
+        added = true;
+    }
+    rc = commit(st, ud, err);
+    if (rc != FL_OK) {
+        if (added)
+            fl__api_coll_drop(svc, id);
         goto out;
+    }
     u.keys = &keys;
     u.dim = m->dim;
-    rc = fl_store_faces_scan(r->write_st, c->id, swap_scan, &u, &r->err);
+    rc = fl_store_faces_scan(st, id, swap_scan, &u, err);
     if (rc != FL_OK) {
-        /* committed but not loadable here: keep serving the old index would
-         * be wrong (its vectors are gone from the store); drop the
-         * collection from memory so a reopen rebuilds it */
-        FL_LOG_E("reindex %s: switched in the store but the index rebuild failed (%s); "
+        /* committed but not loadable here: serving the old index would be
+         * wrong (the store no longer matches it); drop the collection from
+         * memory so a reopen rebuilds it */
+        char msg[FL_ERR_MSG_MAX];
+        snprintf(msg, sizeof(msg), "%s", err ? err->msg : "");
+        FL_LOG_E("collection %s: switched in the store but the index rebuild failed (%s); "
                  "reopen the service",
-                 r->job->id, r->err.msg);
-        fl_err_set(&r->err, rc,
+                 id, msg);
+        fl__api_coll_drop(svc, id);
+        fl_err_set(err, rc,
                    "switched, but the in-memory index could not be rebuilt; "
                    "restart the service");
         goto out;
@@ -280,9 +280,37 @@ static enum fl_status switch_collection(struct run *r)
     fl__api_keymap_init(&keys);
     c->model = m;
 out:
-    pthread_rwlock_unlock(&svc->lock);
     fl_index_free(u.ix);
     fl__api_keymap_fini(&keys);
+    return rc;
+}
+
+static enum fl_status reindex_commit(struct fl_store *st, void *ud, struct fl_err *err)
+{
+    return fl_store_reindex_commit(st, ud, err);
+}
+
+/* Step 3, under the exclusive service lock. FL_ERR_CONFLICT: faces without
+ * a staged vector remain. */
+static enum fl_status switch_collection(struct run *r)
+{
+    struct fl_service *svc = r->job->svc;
+    const struct fl__api_model *m = r->job->model;
+    struct fl_store_collection sc;
+    enum fl_status rc;
+
+    memset(&sc, 0, sizeof(sc));
+    sc.id = r->job->collection;
+    sc.model_id = m->model_id;
+    sc.face_model_version = m->face_model_version;
+    sc.dim = m->dim;
+    pthread_rwlock_wrlock(&svc->lock);
+    if (!fl__api_coll_find(svc, r->job->collection))
+        rc = fl_err_set(&r->err, FL_ERR_NOT_FOUND, "the collection was deleted during the job");
+    else
+        rc = fl__api_coll_switch(svc, r->write_st, r->job->collection, m, reindex_commit, &sc,
+                                 &r->err);
+    pthread_rwlock_unlock(&svc->lock);
     return rc;
 }
 

@@ -95,6 +95,10 @@ static const struct op_row op_table[] = {
      fl__api_prep_search_all_by_image, OP_EXT_STORE},
     {"ExportCollection", fl__api_op_export_collection, false, NULL, OP_EXT_STORE},
     {"ImportFaces", fl__api_op_import_faces, true, NULL, OP_EXT_STORE},
+    {"StartImport", fl__api_op_start_import, true, NULL, OP_EXT_STORE},
+    {"CommitImport", fl__api_op_commit_import, true, NULL, OP_EXT_STORE},
+    {"AbortImport", fl__api_op_abort_import, true, NULL, OP_EXT_STORE},
+    {"DescribeImport", fl__api_op_describe_import, false, NULL, OP_EXT_STORE},
     {"ReindexCollection", fl__api_op_reindex_collection, true, NULL, OP_EXT_STORE},
     {"DescribeJob", fl__api_op_describe_job, false, NULL, OP_EXT_STORE},
 };

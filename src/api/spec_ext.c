@@ -12,8 +12,12 @@
  *   GetFaceEmbeddings       {CollectionId, FaceIds}
  *   SearchFacesByEmbedding  {CollectionId, Embedding, MaxFaces?, FaceMatchThreshold?}
  *   SearchAllFacesByImage   {CollectionId, Image, MaxFaces?, FaceMatchThreshold?, QualityFilter?}
- *   ExportCollection        {CollectionId, IncludeCrops?}
- *   ImportFaces             {Files, CollectionId?}
+ *   ExportCollection        {CollectionId, IncludeCrops?, MaxResults?, NextToken?}
+ *   ImportFaces             {Files, CollectionId?} or {ImportId, Files} (a staged page)
+ *   StartImport             {Files (manifest.json), CollectionId?}
+ *   CommitImport            {ImportId}
+ *   AbortImport             {ImportId}
+ *   DescribeImport          {ImportId}
  *   ReindexCollection       {CollectionId, FaceModel}
  *   DescribeJob             {JobId}
  *
@@ -44,6 +48,15 @@ static const struct fl__api_shape sh_file_bytes = {
 static const struct fl__api_shape sh_files = {
     .name = "ExportFiles", .type = FL__API_T_MAP, .has_min = true, .min = 1,
     .has_max = true, .max = 1000000, .key = &sh_file_name, .elem = &sh_file_bytes};
+static const struct fl__api_shape sh_export_max = {
+    .name = "ExportMaxResults", .type = FL__API_T_INTEGER, .has_min = true, .min = 1,
+    .has_max = true, .max = 4096};
+static const struct fl__api_shape sh_export_token = {
+    .name = "ExportToken", .type = FL__API_T_STRING, .has_min = true, .min = 1,
+    .has_max = true, .max = 1024};
+static const struct fl__api_shape sh_import_id = {
+    .name = "ImportId", .type = FL__API_T_STRING, .has_min = true, .min = 1,
+    .has_max = true, .max = 64, .pattern = "[0-9a-f\\-]+"};
 static const struct fl__api_shape sh_job_id = {
     .name = "JobId", .type = FL__API_T_STRING, .has_min = true, .min = 1,
     .has_max = true, .max = 64, .pattern = "[0-9a-f\\-]+"};
@@ -57,11 +70,14 @@ static const char *const err_coll[] = {"InvalidParameterException", "ResourceNot
 static const char *const err_coll_image[] = {
     "InvalidParameterException",   "ResourceNotFoundException", "ImageTooLargeException",
     "InvalidImageFormatException", "InternalServerError",       "ThrottlingException"};
+static const char *const err_export[] = {"InvalidParameterException", "ResourceNotFoundException",
+                                         "InvalidPaginationTokenException", "InternalServerError",
+                                         "ThrottlingException"};
 static const char *const err_import[] = {"InvalidParameterException", "ConflictException",
                                          "ResourceNotFoundException", "InternalServerError",
                                          "ThrottlingException"};
 
-enum { N_EXT = 8, MAX_MEMBERS = 5 };
+enum { N_EXT = 12, MAX_MEMBERS = 5 };
 static struct fl__api_member members[N_EXT][MAX_MEMBERS];
 static struct fl__api_shape shapes[N_EXT];
 static struct fl__api_op_spec ext_ops[N_EXT];
@@ -148,12 +164,32 @@ static void ext_build(void)
     m = members[i++];
     m[0] = rek("SearchFaces", "CollectionId", true);
     m[1] = own("IncludeCrops", &sh_bool, false);
-    add_op("ExportCollection", "FaceLinkService.ExportCollection", 2, ERRS(err_coll));
+    m[2] = own("MaxResults", &sh_export_max, false);
+    m[3] = own("NextToken", &sh_export_token, false);
+    add_op("ExportCollection", "FaceLinkService.ExportCollection", 4, ERRS(err_export));
 
     m = members[i++];
     m[0] = own("Files", &sh_files, true);
     m[1] = rek("SearchFaces", "CollectionId", false);
-    add_op("ImportFaces", "FaceLinkService.ImportFaces", 2, ERRS(err_import));
+    m[2] = own("ImportId", &sh_import_id, false);
+    add_op("ImportFaces", "FaceLinkService.ImportFaces", 3, ERRS(err_import));
+
+    m = members[i++];
+    m[0] = own("Files", &sh_files, true);
+    m[1] = rek("SearchFaces", "CollectionId", false);
+    add_op("StartImport", "FaceLinkService.StartImport", 2, ERRS(err_import));
+
+    m = members[i++];
+    m[0] = own("ImportId", &sh_import_id, true);
+    add_op("CommitImport", "FaceLinkService.CommitImport", 1, ERRS(err_import));
+
+    m = members[i++];
+    m[0] = own("ImportId", &sh_import_id, true);
+    add_op("AbortImport", "FaceLinkService.AbortImport", 1, ERRS(err_import));
+
+    m = members[i++];
+    m[0] = own("ImportId", &sh_import_id, true);
+    add_op("DescribeImport", "FaceLinkService.DescribeImport", 1, ERRS(err_import));
 
     m = members[i++];
     m[0] = rek("SearchFaces", "CollectionId", true);

@@ -128,9 +128,67 @@ static const char m0002[] =
     ");\n"
     "CREATE INDEX reindex_staging_by_collection ON reindex_staging(collection);\n";
 
+static const char m0003[] =
+    "-- 0003_import.sql: the staging area of a staged ImportFaces.\n"
+    "-- An import of any size arrives in many requests: the first opens an import\n"
+    "-- (a row of imports), each page of faces and users is staged here (invisible\n"
+    "-- to ListFaces and searches: nothing reads these tables but the import), and\n"
+    "-- one final transaction moves every staged face and user into the collection\n"
+    "-- (creating it if needed) or, if any staged FaceId is already there with\n"
+    "-- other content, changes nothing. An import that is never committed is\n"
+    "-- dropped with its staged rows (abort, or expiry after inactivity).\n"
+    "-- collection is not a foreign key: the commit may be what creates it.\n"
+    "-- expected_faces: the number of faces the commit must find staged (-1: any).\n"
+    "-- state: 0 open, 1 committed (the counts then hold the commit's result, so\n"
+    "-- that a repeated commit answers the same).\n"
+    "CREATE TABLE imports (\n"
+    "    id                 TEXT PRIMARY KEY NOT NULL,\n"
+    "    collection         TEXT NOT NULL,\n"
+    "    model_id           TEXT NOT NULL,\n"
+    "    face_model_version TEXT NOT NULL,\n"
+    "    dim                INTEGER NOT NULL CHECK (dim > 0),\n"
+    "    collection_created REAL NOT NULL,\n"
+    "    expected_faces     INTEGER NOT NULL DEFAULT -1,\n"
+    "    state              INTEGER NOT NULL DEFAULT 0,\n"
+    "    faces_imported     INTEGER NOT NULL DEFAULT 0,\n"
+    "    faces_present      INTEGER NOT NULL DEFAULT 0,\n"
+    "    users_created      INTEGER NOT NULL DEFAULT 0,\n"
+    "    created_collection INTEGER NOT NULL DEFAULT 0,\n"
+    "    created            REAL NOT NULL,\n"
+    "    updated            REAL NOT NULL\n"
+    ") WITHOUT ROWID;\n"
+    "\n"
+    "-- Staged faces: the columns of faces, plus the crop.\n"
+    "CREATE TABLE import_faces (\n"
+    "    import_id         TEXT NOT NULL REFERENCES imports(id) ON DELETE CASCADE,\n"
+    "    face_id           TEXT NOT NULL,\n"
+    "    image_id          TEXT NOT NULL,\n"
+    "    external_image_id TEXT,\n"
+    "    user_id           TEXT,\n"
+    "    bbox_left         REAL NOT NULL,\n"
+    "    bbox_top          REAL NOT NULL,\n"
+    "    bbox_width        REAL NOT NULL,\n"
+    "    bbox_height       REAL NOT NULL,\n"
+    "    confidence        REAL NOT NULL,\n"
+    "    model_version     TEXT NOT NULL,\n"
+    "    dim               INTEGER NOT NULL CHECK (dim > 0),\n"
+    "    embedding         BLOB NOT NULL CHECK (length(embedding) = 4 * dim),\n"
+    "    crop              BLOB,\n"
+    "    created           REAL NOT NULL,\n"
+    "    PRIMARY KEY (import_id, face_id)\n"
+    ");\n"
+    "\n"
+    "-- Staged users (users.jsonl; the UserIds of staged faces need no row here).\n"
+    "CREATE TABLE import_users (\n"
+    "    import_id TEXT NOT NULL REFERENCES imports(id) ON DELETE CASCADE,\n"
+    "    user_id   TEXT NOT NULL,\n"
+    "    PRIMARY KEY (import_id, user_id)\n"
+    ") WITHOUT ROWID;\n";
+
 static const struct fl__store_migration migrations[] = {
     {1, "0001_init.sql", m0001},
     {2, "0002_reindex.sql", m0002},
+    {3, "0003_import.sql", m0003},
 };
 
 const struct fl__store_migration *fl__store_sqlite_migrations(size_t *out_n)

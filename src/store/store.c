@@ -636,3 +636,98 @@ enum fl_status fl_store_reindex_abort(struct fl_store *st, const char *collectio
         return rc;
     return st->m->x_reindex_abort(st, collection, err);
 }
+
+enum fl_status fl_store_faces_key_max(struct fl_store *st, const char *collection, int64_t *out,
+                                      struct fl_err *err)
+{
+    enum fl_status rc;
+    FL_ASSERT(st && collection && out);
+    rc = check_coll(collection, err);
+    if (rc != FL_OK)
+        return rc;
+    return st->m->x_faces_key_max(st, collection, out, err);
+}
+
+/* ============================== Staged imports ============================== */
+
+static enum fl_status check_import_id(const char *id, struct fl_err *err)
+{
+    FL_ASSERT(id);
+    return check_str("import id", id, FL_STORE_NAME_MAX, err);
+}
+
+enum fl_status fl_store_import_open(struct fl_store *st, const struct fl_store_import *imp,
+                                    struct fl_err *err)
+{
+    struct fl_store_collection c;
+    enum fl_status rc;
+    FL_ASSERT(st && imp && imp->id && imp->collection && imp->model_id && imp->face_model_version);
+    rc = check_import_id(imp->id, err);
+    if (rc != FL_OK)
+        return rc;
+    memset(&c, 0, sizeof(c));
+    c.id = imp->collection;
+    c.model_id = imp->model_id;
+    c.face_model_version = imp->face_model_version;
+    c.dim = imp->dim;
+    rc = check_collection_record(&c, err);
+    if (rc != FL_OK)
+        return rc;
+    return st->m->x_import_open(st, imp, err);
+}
+
+enum fl_status fl_store_import_get(struct fl_store *st, const char *id, struct fl_arena *a,
+                                   struct fl_store_import *out, struct fl_err *err)
+{
+    enum fl_status rc;
+    FL_ASSERT(st && a && out);
+    rc = check_import_id(id, err);
+    if (rc != FL_OK)
+        return rc;
+    return st->m->x_import_get(st, id, a, out, err);
+}
+
+enum fl_status fl_store_import_stage(struct fl_store *st, const char *id,
+                                     const struct fl_store_face *faces, size_t n,
+                                     const char *const *user_ids, size_t n_users,
+                                     struct fl_err *err)
+{
+    enum fl_status rc;
+    FL_ASSERT(st && (n == 0 || faces) && (n_users == 0 || user_ids));
+    rc = check_import_id(id, err);
+    if (rc == FL_OK && n)
+        rc = check_faces("import", faces, n, err);
+    for (size_t i = 0; rc == FL_OK && i < n_users; i++)
+        rc = check_str("user id", user_ids[i], FL_STORE_USER_ID_MAX, err);
+    if (rc != FL_OK)
+        return rc;
+    return st->m->x_import_stage(st, id, faces, n, user_ids, n_users, err);
+}
+
+enum fl_status fl_store_import_commit(struct fl_store *st, const char *id, struct fl_arena *a,
+                                      struct fl_store_import *out, struct fl_err *err)
+{
+    enum fl_status rc;
+    FL_ASSERT(st && (!out || a));
+    rc = check_import_id(id, err);
+    if (rc != FL_OK)
+        return rc;
+    return st->m->x_import_commit(st, id, a, out, err);
+}
+
+enum fl_status fl_store_import_abort(struct fl_store *st, const char *id, struct fl_err *err)
+{
+    enum fl_status rc;
+    FL_ASSERT(st);
+    rc = check_import_id(id, err);
+    if (rc != FL_OK)
+        return rc;
+    return st->m->x_import_abort(st, id, err);
+}
+
+enum fl_status fl_store_import_expire(struct fl_store *st, double before, size_t *out_n,
+                                      struct fl_err *err)
+{
+    FL_ASSERT(st);
+    return st->m->x_import_expire(st, before, out_n, err);
+}

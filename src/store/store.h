@@ -252,10 +252,34 @@ struct fl_store_embedding {
     uint32_t dim;
 };
 
+/* A staged import (fl_store_import_*). On open the caller fills id,
+ * collection, model_id, face_model_version, dim and collection_created; the
+ * rest is output (fl_store_import_get, fl_store_import_commit). Strings of
+ * results live in the arena. */
+struct fl_store_import {
+    const char *id;                 /* ImportId */
+    const char *collection;         /* target CollectionId (need not exist yet) */
+    const char *model_id;           /* the export's model: the collection's, or the one to create */
+    const char *face_model_version; /* FaceModelVersion of model_id */
+    uint32_t dim;                   /* embedding dimension of model_id */
+    double collection_created; /* creation time for a collection the commit creates; <= 0: now */
+    int64_t expected_faces;    /* faces the commit must find staged; < 0: any number */
+    /* output only */
+    bool committed;          /* the commit ran; the counts below are its result */
+    uint64_t faces_staged;   /* staged faces (0 after the commit) */
+    uint64_t users_staged;   /* staged users (0 after the commit) */
+    uint64_t faces_imported; /* commit: faces inserted */
+    uint64_t faces_present;  /* commit: staged faces already in the collection, same content */
+    uint64_t users_created;  /* commit: users inserted */
+    bool created_collection; /* commit: the collection was created by it */
+    double created, updated; /* epoch seconds; updated = last open/stage/commit */
+};
+
 /* ============================== The interface ============================== */
 
-/* 1: the first table; 2: appended x_check, x_reindex_*, x_faces_put_dedup. */
-#define FL_STORE_METHODS_VERSION 2
+/* 1: the first table; 2: appended x_check, x_reindex_*, x_faces_put_dedup;
+ * 3: appended x_faces_key_max, x_import_*. */
+#define FL_STORE_METHODS_VERSION 3
 
 struct fl_store;
 
@@ -355,6 +379,23 @@ struct fl_store_methods {
                                         struct fl_store_face *faces, size_t n, struct fl_arena *a,
                                         struct fl_store_face_list *out_existing,
                                         struct fl_err *err);
+
+    /* version 3 */
+    enum fl_status (*x_faces_key_max)(struct fl_store *st, const char *collection, int64_t *out,
+                                      struct fl_err *err);
+    enum fl_status (*x_import_open)(struct fl_store *st, const struct fl_store_import *imp,
+                                    struct fl_err *err);
+    enum fl_status (*x_import_get)(struct fl_store *st, const char *id, struct fl_arena *a,
+                                   struct fl_store_import *out, struct fl_err *err);
+    enum fl_status (*x_import_stage)(struct fl_store *st, const char *id,
+                                     const struct fl_store_face *faces, size_t n,
+                                     const char *const *user_ids, size_t n_users,
+                                     struct fl_err *err);
+    enum fl_status (*x_import_commit)(struct fl_store *st, const char *id, struct fl_arena *a,
+                                      struct fl_store_import *out, struct fl_err *err);
+    enum fl_status (*x_import_abort)(struct fl_store *st, const char *id, struct fl_err *err);
+    enum fl_status (*x_import_expire)(struct fl_store *st, double before, size_t *out_n,
+                                      struct fl_err *err);
 };
 
 /* The base object every backend embeds first. */
@@ -595,6 +636,65 @@ enum fl_status fl_store_reindex_commit(struct fl_store *st, const struct fl_stor
                                        struct fl_err *err);
 /* Drop the staged embeddings of a collection. */
 enum fl_status fl_store_reindex_abort(struct fl_store *st, const char *collection,
+                                      struct fl_err *err);
+
+/* The largest key of the collection's faces now (0 when it has none). Keys
+ * are never reused and grow with every insert, so "key <= this" selects the
+ * faces that existed at this moment: a paged export's snapshot of additions.
+ * FL_ERR_NOT_FOUND when the collection is missing. */
+enum fl_status fl_store_faces_key_max(struct fl_store *st, const char *collection, int64_t *out,
+                                      struct fl_err *err);
+
+/* ============================== Staged imports ============================== */
+
+/* ImportFaces for collections of any size (DESIGN.md §8): the faces arrive
+ * in many calls and must appear all at once or not at all.
+ *
+ *     open(id, collection, model) -> stage(page) ... stage(page) -> commit
+ *                                                                 or abort
+ *
+ * Staged rows are kept apart from the collection (nothing else reads them),
+ * survive restarts, and are moved in by ONE transaction at the commit. An
+ * import that is never committed changes nothing; expire() drops imports
+ * untouched since a given time. A committed import keeps its record (without
+ * staged rows) so that a repeated commit returns the same counts. */
+
+/* Open an import: FL_ERR_EXISTS if the id is taken. The collection need not
+ * exist (the commit creates it with the import's model). */
+enum fl_status fl_store_import_open(struct fl_store *st, const struct fl_store_import *imp,
+                                    struct fl_err *err);
+/* The import with its staged counts; FL_ERR_NOT_FOUND. */
+enum fl_status fl_store_import_get(struct fl_store *st, const char *id, struct fl_arena *a,
+                                   struct fl_store_import *out, struct fl_err *err);
+/* Stage n faces (key ignored; crop optional) and n_users UserIds in one
+ * transaction, idempotently: a face or user already staged with the same
+ * content is skipped, so a page may be sent again. A FaceId already staged
+ * with other content is FL_ERR_CONFLICT (nothing of the call is staged); a
+ * face whose dim is not the import's is FL_ERR_INVALID_ARG. FL_ERR_NOT_FOUND
+ * for an unknown import, FL_ERR_CONFLICT for a committed one. */
+enum fl_status fl_store_import_stage(struct fl_store *st, const char *id,
+                                     const struct fl_store_face *faces, size_t n,
+                                     const char *const *user_ids, size_t n_users,
+                                     struct fl_err *err);
+/* Move everything staged into the collection in ONE transaction: create the
+ * collection if missing (the import's model, collection_created), create the
+ * users (staged ones and the UserIds of staged faces) that are missing,
+ * insert every staged face whose FaceId is not in the collection (logging
+ * FACE_PUT changes, users with faces become ACTIVE), skip those already
+ * there with the same content (image, ExternalImageId, user, box and
+ * embedding). Changes nothing and returns FL_ERR_INVALID_ARG if the import
+ * expected another number of staged faces, FL_ERR_CONFLICT (naming one
+ * FaceId) if a staged FaceId is in the collection with other content, or if
+ * the collection uses another model or dimension. On success *out (may be
+ * NULL) is the committed record with the counts; committing a committed
+ * import again changes nothing and returns the same record. */
+enum fl_status fl_store_import_commit(struct fl_store *st, const char *id, struct fl_arena *a,
+                                      struct fl_store_import *out, struct fl_err *err);
+/* Drop an import and what it staged (open or committed); FL_ERR_NOT_FOUND. */
+enum fl_status fl_store_import_abort(struct fl_store *st, const char *id, struct fl_err *err);
+/* Drop every import (open or committed) not touched since `before` (epoch
+ * seconds), with its staged rows; *out_n (may be NULL) counts them. */
+enum fl_status fl_store_import_expire(struct fl_store *st, double before, size_t *out_n,
                                       struct fl_err *err);
 
 #endif /* FL_STORE_H */

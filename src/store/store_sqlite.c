@@ -119,6 +119,28 @@ enum sq_stmt {
     S_STAGE_APPLY,
     S_STAGE_CLEAR,
     S_COLL_SET_MODEL,
+    S_KEY_MAX,
+    S_IMP_INSERT,
+    S_IMP_GET,
+    S_IMP_TOUCH,
+    S_IMP_FACE_PUT,
+    S_IMP_FACE_SAME,
+    S_IMP_USER_PUT,
+    S_IMP_COLL,
+    S_IMP_CONFLICT,
+    S_IMP_PRESENT,
+    S_IMP_USERS_LOG,
+    S_IMP_USERS_ADD,
+    S_KEY_MAX_ALL,
+    S_IMP_FACES_ADD,
+    S_IMP_CROPS_ADD,
+    S_IMP_FACES_LOG,
+    S_IMP_USERS_ACTIVE,
+    S_IMP_DONE,
+    S_IMP_CLEAR_FACES,
+    S_IMP_CLEAR_USERS,
+    S_IMP_DELETE,
+    S_IMP_EXPIRE,
     S_COUNT_
 };
 
@@ -274,6 +296,105 @@ static const char *const stmt_sql[] = {
     /* Collection ?1 now uses model ?2, FaceModelVersion ?3, dim ?4. */
     [S_COLL_SET_MODEL] = "UPDATE collections SET model_id = ?2, face_model_version = ?3, dim = ?4 "
                          "WHERE id = ?1",
+
+    /* Largest face key of collection ?1 (NULL when it has no face). */
+    [S_KEY_MAX] = "SELECT max(key) FROM faces WHERE collection = ?1",
+
+    /* Staged imports (0003_import.sql). New import: ?1 id, ?2 collection,
+     * ?3 model id, ?4 FaceModelVersion, ?5 dim, ?6 collection created, ?7 now. */
+    [S_IMP_INSERT] = "INSERT INTO imports(id, collection, model_id, face_model_version, dim, "
+                     "collection_created, expected_faces, created, updated) "
+                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?8, ?7, ?7)",
+    /* Import ?1 (import_read()). */
+    [S_IMP_GET] = "SELECT id, collection, model_id, face_model_version, dim, collection_created, "
+                  "state, faces_imported, faces_present, users_created, created_collection, "
+                  "created, updated, "
+                  "(SELECT count(*) FROM import_faces WHERE import_id = ?1), "
+                  "(SELECT count(*) FROM import_users WHERE import_id = ?1), expected_faces "
+                  "FROM imports WHERE id = ?1",
+    /* Import ?1 was used at ?2. */
+    [S_IMP_TOUCH] = "UPDATE imports SET updated = ?2 WHERE id = ?1",
+    /* Stage a face: ?1 import, ?2..?15 as S_FACE_INSERT's ?2..?13 then ?14
+     * crop or NULL, ?15 created (0: the commit's time). A FaceId staged
+     * already is left alone (S_IMP_FACE_SAME then compares). */
+    [S_IMP_FACE_PUT] = "INSERT INTO import_faces(import_id, face_id, image_id, external_image_id, "
+                       "user_id, bbox_left, bbox_top, bbox_width, bbox_height, confidence, "
+                       "model_version, dim, embedding, crop, created) "
+                       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) "
+                       "ON CONFLICT (import_id, face_id) DO NOTHING",
+    /* 1 when the staged face ?2 of import ?1 has exactly the content ?3..?15. */
+    [S_IMP_FACE_SAME] = "SELECT count(*) FROM import_faces WHERE import_id = ?1 AND face_id = ?2 "
+                        "AND image_id = ?3 AND external_image_id IS ?4 AND user_id IS ?5 "
+                        "AND bbox_left = ?6 AND bbox_top = ?7 AND bbox_width = ?8 "
+                        "AND bbox_height = ?9 AND confidence = ?10 AND model_version = ?11 "
+                        "AND dim = ?12 AND embedding = ?13 AND crop IS ?14 AND created = ?15",
+    /* Stage user ?2 for import ?1 (once). */
+    [S_IMP_USER_PUT] = "INSERT INTO import_users(import_id, user_id) VALUES (?1, ?2) "
+                       "ON CONFLICT (import_id, user_id) DO NOTHING",
+    /* Model id and dim of collection ?1. */
+    [S_IMP_COLL] = "SELECT model_id, dim FROM collections WHERE id = ?1",
+    /* A staged face of import ?1 whose FaceId is in collection ?2 with other content. */
+    [S_IMP_CONFLICT] = "SELECT s.face_id FROM import_faces s JOIN faces f "
+                       "ON f.collection = ?2 AND f.face_id = s.face_id WHERE s.import_id = ?1 "
+                       "AND NOT (f.image_id = s.image_id "
+                       "AND f.external_image_id IS s.external_image_id "
+                       "AND f.user_id IS s.user_id AND f.bbox_left = s.bbox_left "
+                       "AND f.bbox_top = s.bbox_top AND f.bbox_width = s.bbox_width "
+                       "AND f.bbox_height = s.bbox_height AND f.dim = s.dim "
+                       "AND f.embedding = s.embedding) LIMIT 1",
+    /* Staged faces of import ?1 already in collection ?2. */
+    [S_IMP_PRESENT] = "SELECT count(*) FROM import_faces s JOIN faces f "
+                      "ON f.collection = ?2 AND f.face_id = s.face_id WHERE s.import_id = ?1",
+    /* USER_CREATE changes for the users of import ?1 missing from collection ?2:
+     * its staged users and the users of its staged faces. */
+    [S_IMP_USERS_LOG] = "INSERT INTO changes(op, collection, face_key, id) SELECT 6, ?2, 0, u "
+                        "FROM (SELECT user_id AS u FROM import_users WHERE import_id = ?1 UNION "
+                        "SELECT user_id FROM import_faces WHERE import_id = ?1 "
+                        "AND user_id IS NOT NULL) WHERE NOT EXISTS (SELECT 1 FROM users x "
+                        "WHERE x.collection = ?2 AND x.user_id = u) ORDER BY u",
+    /* Create the same users (status CREATED, time ?3). */
+    [S_IMP_USERS_ADD] = "INSERT INTO users(collection, user_id, status, created) "
+                        "SELECT ?2, u, 3, ?3 "
+                        "FROM (SELECT user_id AS u FROM import_users WHERE import_id = ?1 UNION "
+                        "SELECT user_id FROM import_faces WHERE import_id = ?1 "
+                        "AND user_id IS NOT NULL) WHERE NOT EXISTS (SELECT 1 FROM users x "
+                        "WHERE x.collection = ?2 AND x.user_id = u)",
+    /* Largest face key of any collection (0 when none). */
+    [S_KEY_MAX_ALL] = "SELECT coalesce(max(key), 0) FROM faces",
+    /* Insert the staged faces of import ?1 missing from collection ?2 (time
+     * ?3 for those staged without one), in FaceId order. */
+    [S_IMP_FACES_ADD] = "INSERT INTO faces(collection, face_id, image_id, external_image_id, "
+                        "user_id, bbox_left, bbox_top, bbox_width, bbox_height, confidence, "
+                        "model_version, dim, embedding, created) "
+                        "SELECT ?2, s.face_id, s.image_id, s.external_image_id, s.user_id, "
+                        "s.bbox_left, s.bbox_top, s.bbox_width, s.bbox_height, s.confidence, "
+                        "s.model_version, s.dim, s.embedding, "
+                        "CASE WHEN s.created > 0 THEN s.created ELSE ?3 END "
+                        "FROM import_faces s WHERE s.import_id = ?1 AND NOT EXISTS "
+                        "(SELECT 1 FROM faces f WHERE f.collection = ?2 AND f.face_id = s.face_id) "
+                        "ORDER BY s.face_id",
+    /* Crops of the faces of collection ?2 with key > ?3, from import ?1. */
+    [S_IMP_CROPS_ADD] = "INSERT INTO face_crops(face_key, crop) SELECT f.key, s.crop FROM faces f "
+                        "JOIN import_faces s ON s.import_id = ?1 AND s.face_id = f.face_id "
+                        "WHERE f.collection = ?2 AND f.key > ?3 AND s.crop IS NOT NULL",
+    /* FACE_PUT changes for the faces of collection ?2 with key > ?3. */
+    [S_IMP_FACES_LOG] = "INSERT INTO changes(op, collection, face_key, id) "
+                        "SELECT 3, ?2, key, face_id FROM faces "
+                        "WHERE key > ?3 AND collection = ?2 ORDER BY key",
+    /* Users of collection ?1 with a face become ACTIVE. */
+    [S_IMP_USERS_ACTIVE] = "UPDATE users SET status = 0 WHERE collection = ?1 AND status <> 0 "
+                           "AND EXISTS (SELECT 1 FROM faces f WHERE f.collection = ?1 "
+                           "AND f.user_id = users.user_id)",
+    /* Import ?1 committed at ?6 with counts ?2..?5. */
+    [S_IMP_DONE] = "UPDATE imports SET state = 1, faces_imported = ?2, faces_present = ?3, "
+                   "users_created = ?4, created_collection = ?5, updated = ?6 WHERE id = ?1",
+    /* Drop the staged faces / users of import ?1. */
+    [S_IMP_CLEAR_FACES] = "DELETE FROM import_faces WHERE import_id = ?1",
+    [S_IMP_CLEAR_USERS] = "DELETE FROM import_users WHERE import_id = ?1",
+    /* Drop import ?1 (its staged rows cascade). */
+    [S_IMP_DELETE] = "DELETE FROM imports WHERE id = ?1",
+    /* Drop the imports untouched since ?1. */
+    [S_IMP_EXPIRE] = "DELETE FROM imports WHERE updated < ?1",
 };
 /* clang-format on */
 _Static_assert(FL_ARRAY_LEN(stmt_sql) == S_COUNT_, "stmt_sql out of sync with enum sq_stmt");
@@ -2255,6 +2376,426 @@ static enum fl_status sq_reindex_abort(struct fl_store *st, const char *collecti
     return tx_end(s, rc, err);
 }
 
+/* ============================ Staged imports ============================ */
+
+static enum fl_status sq_faces_key_max(struct fl_store *st, const char *collection, int64_t *out,
+                                       struct fl_err *err)
+{
+    struct sq_store *s = sq(st);
+    sqlite3_stmt *q = stmt(s, S_KEY_MAX);
+    enum fl_status ret = tx_begin(s, false, err);
+    int64_t v = 0;
+    int rc;
+    if (ret != FL_OK)
+        return ret;
+    ret = coll_exists(s, collection, err);
+    if (ret == FL_OK) {
+        bind_text(q, 1, collection);
+        rc = sqlite3_step(q);
+        if (rc == SQLITE_ROW)
+            v = sqlite3_column_int64(q, 0); /* NULL reads as 0 */
+        else
+            ret = sq_fail(s->db, rc, "read largest face key", err);
+        done(q);
+    }
+    ret = tx_end(s, ret, err);
+    if (ret == FL_OK)
+        *out = v;
+    return ret;
+}
+
+/* Read the row of S_IMP_GET (already bound and stepped to a row) into *o. */
+static enum fl_status import_read(sqlite3_stmt *q, struct fl_arena *a, struct fl_store_import *o,
+                                  struct fl_err *err)
+{
+    enum fl_status rc;
+    sqlite3_int64 dim = sqlite3_column_int64(q, 4);
+    memset(o, 0, sizeof(*o));
+    rc = col_str(q, 0, a, &o->id, err);
+    if (rc == FL_OK)
+        rc = col_str(q, 1, a, &o->collection, err);
+    if (rc == FL_OK)
+        rc = col_str(q, 2, a, &o->model_id, err);
+    if (rc == FL_OK)
+        rc = col_str(q, 3, a, &o->face_model_version, err);
+    if (rc != FL_OK)
+        return rc;
+    if (!o->id || !o->collection || !o->model_id || !o->face_model_version || dim <= 0 ||
+        dim > FL_STORE_DIM_MAX)
+        return fl_err_set(err, FL_ERR_CORRUPT, "store: malformed import row");
+    o->dim = (uint32_t)dim;
+    o->collection_created = sqlite3_column_double(q, 5);
+    o->committed = sqlite3_column_int64(q, 6) != 0;
+    o->faces_imported = (uint64_t)sqlite3_column_int64(q, 7);
+    o->faces_present = (uint64_t)sqlite3_column_int64(q, 8);
+    o->users_created = (uint64_t)sqlite3_column_int64(q, 9);
+    o->created_collection = sqlite3_column_int64(q, 10) != 0;
+    o->created = sqlite3_column_double(q, 11);
+    o->updated = sqlite3_column_double(q, 12);
+    o->faces_staged = (uint64_t)sqlite3_column_int64(q, 13);
+    o->users_staged = (uint64_t)sqlite3_column_int64(q, 14);
+    o->expected_faces = sqlite3_column_int64(q, 15);
+    return FL_OK;
+}
+
+/* The import record inside an open transaction; FL_ERR_NOT_FOUND. */
+static enum fl_status import_load(struct sq_store *s, const char *id, struct fl_arena *a,
+                                  struct fl_store_import *out, struct fl_err *err)
+{
+    sqlite3_stmt *q = stmt(s, S_IMP_GET);
+    enum fl_status ret;
+    int rc;
+    bind_text(q, 1, id);
+    rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW)
+        ret = import_read(q, a, out, err);
+    else if (rc == SQLITE_DONE)
+        ret = fl_err_set(err, FL_ERR_NOT_FOUND, "store: import %s not found", id);
+    else
+        ret = sq_fail(s->db, rc, "read import", err);
+    done(q);
+    return ret;
+}
+
+static enum fl_status sq_import_open(struct fl_store *st, const struct fl_store_import *imp,
+                                     struct fl_err *err)
+{
+    struct sq_store *s = sq(st);
+    sqlite3_stmt *q = stmt(s, S_IMP_INSERT);
+    double now = fl_time_now();
+    enum fl_status rc = tx_begin(s, true, err);
+    if (rc != FL_OK)
+        return rc;
+    bind_text(q, 1, imp->id);
+    bind_text(q, 2, imp->collection);
+    bind_text(q, 3, imp->model_id);
+    bind_text(q, 4, imp->face_model_version);
+    sqlite3_bind_int64(q, 5, imp->dim);
+    sqlite3_bind_double(q, 6, imp->collection_created > 0 ? imp->collection_created : now);
+    sqlite3_bind_double(q, 7, now);
+    sqlite3_bind_int64(q, 8, imp->expected_faces < 0 ? -1 : imp->expected_faces);
+    rc = exec_stmt(s, q, "open import", err);
+    if (rc == FL_ERR_EXISTS)
+        fl_err_set(err, FL_ERR_EXISTS, "store: import %s exists", imp->id);
+    return tx_end(s, rc, err);
+}
+
+static enum fl_status sq_import_get(struct fl_store *st, const char *id, struct fl_arena *a,
+                                    struct fl_store_import *out, struct fl_err *err)
+{
+    struct sq_store *s = sq(st);
+    struct fl_store_import o;
+    enum fl_status rc = tx_begin(s, false, err);
+    if (rc != FL_OK)
+        return rc;
+    rc = import_load(s, id, a, &o, err);
+    rc = tx_end(s, rc, err);
+    if (rc == FL_OK)
+        *out = o;
+    return rc;
+}
+
+/* Bind a staged face's columns ?2..?15 (see S_IMP_FACE_PUT) and ?1 = id. */
+static int bind_staged_face(sqlite3_stmt *q, const char *id, const struct fl_store_face *f,
+                            void **tmp)
+{
+    bind_text(q, 1, id);
+    bind_text(q, 2, f->face_id);
+    bind_text(q, 3, f->image_id);
+    bind_text(q, 4, f->external_image_id);
+    bind_text(q, 5, f->user_id);
+    sqlite3_bind_double(q, 6, f->bbox.left);
+    sqlite3_bind_double(q, 7, f->bbox.top);
+    sqlite3_bind_double(q, 8, f->bbox.width);
+    sqlite3_bind_double(q, 9, f->bbox.height);
+    sqlite3_bind_double(q, 10, f->confidence);
+    bind_text(q, 11, f->model_version);
+    sqlite3_bind_int64(q, 12, f->dim);
+    if (f->crop)
+        sqlite3_bind_blob(q, 14, f->crop, (int)f->crop_len, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(q, 14);
+    sqlite3_bind_double(q, 15, f->created > 0 ? f->created : 0);
+    return bind_floats(q, 13, f->embedding, f->dim, tmp);
+}
+
+/* Stage one face inside the open write transaction. */
+static enum fl_status stage_face(struct sq_store *s, const char *id, const struct fl_store_face *f,
+                                 struct fl_err *err)
+{
+    sqlite3_stmt *q = stmt(s, S_IMP_FACE_PUT);
+    void *tmp = NULL;
+    enum fl_status rc;
+    int src;
+    if (f->crop_len > (size_t)INT32_MAX)
+        return fl_err_set(err, FL_ERR_INVALID_ARG, "store: crop of %zu bytes too large",
+                          f->crop_len);
+    src = bind_staged_face(q, id, f, &tmp);
+    if (src != SQLITE_OK) {
+        done(q);
+        fl_free(tmp);
+        return sq_fail(s->db, src, "bind embedding", err);
+    }
+    rc = exec_stmt(s, q, "stage face", err);
+    if (rc == FL_OK && sqlite3_changes(s->db) == 0) {
+        /* staged before: the same content is a repeated page, other content a conflict */
+        q = stmt(s, S_IMP_FACE_SAME);
+        fl_free(tmp);
+        tmp = NULL;
+        src = bind_staged_face(q, id, f, &tmp);
+        if (src == SQLITE_OK)
+            src = sqlite3_step(q);
+        if (src != SQLITE_ROW)
+            rc = sq_fail(s->db, src, "compare staged face", err);
+        else if (sqlite3_column_int64(q, 0) == 0)
+            rc = fl_err_set(err, FL_ERR_CONFLICT,
+                            "store: face %s is staged in import %s with other content", f->face_id,
+                            id);
+        done(q);
+    }
+    fl_free(tmp);
+    return rc;
+}
+
+static enum fl_status sq_import_stage(struct fl_store *st, const char *id,
+                                      const struct fl_store_face *faces, size_t n,
+                                      const char *const *user_ids, size_t n_users,
+                                      struct fl_err *err)
+{
+    struct sq_store *s = sq(st);
+    struct fl_store_import imp;
+    struct fl_arena a;
+    enum fl_status rc;
+    fl_arena_init(&a, 0);
+    rc = tx_begin(s, true, err);
+    if (rc != FL_OK)
+        goto out;
+    rc = import_load(s, id, &a, &imp, err);
+    if (rc == FL_OK && imp.committed)
+        rc = fl_err_set(err, FL_ERR_CONFLICT, "store: import %s is committed already", id);
+    for (size_t i = 0; rc == FL_OK && i < n; i++) {
+        if (faces[i].dim != imp.dim)
+            rc = fl_err_set(err, FL_ERR_INVALID_ARG,
+                            "store: face %zu has dimension %u, import %s wants %u", i, faces[i].dim,
+                            id, imp.dim);
+        else
+            rc = stage_face(s, id, &faces[i], err);
+    }
+    for (size_t i = 0; rc == FL_OK && i < n_users; i++) {
+        sqlite3_stmt *q = stmt(s, S_IMP_USER_PUT);
+        bind_text(q, 1, id);
+        bind_text(q, 2, user_ids[i]);
+        rc = exec_stmt(s, q, "stage user", err);
+    }
+    if (rc == FL_OK) {
+        sqlite3_stmt *q = stmt(s, S_IMP_TOUCH);
+        bind_text(q, 1, id);
+        sqlite3_bind_double(q, 2, fl_time_now());
+        rc = exec_stmt(s, q, "touch import", err);
+    }
+    rc = tx_end(s, rc, err);
+out:
+    fl_arena_fini(&a);
+    return rc;
+}
+
+/* Run statement q (bound here: ?1 id, ?2 collection, ?3 x when x_kind is
+ * 1 (int64) or 2 (double)) and return the changed rows in *out_n (may be NULL). */
+static enum fl_status imp_exec(struct sq_store *s, enum sq_stmt which, const char *id,
+                               const char *collection, int x_kind, int64_t xi, double xd,
+                               const char *what, int64_t *out_n, struct fl_err *err)
+{
+    sqlite3_stmt *q = stmt(s, which);
+    enum fl_status rc;
+    bind_text(q, 1, id);
+    bind_text(q, 2, collection);
+    if (x_kind == 1)
+        sqlite3_bind_int64(q, 3, xi);
+    else if (x_kind == 2)
+        sqlite3_bind_double(q, 3, xd);
+    rc = exec_stmt(s, q, what, err);
+    if (rc == FL_OK && out_n)
+        *out_n = sqlite3_changes(s->db);
+    return rc;
+}
+
+/* Step a one-row, one-integer query bound with ?1 id, ?2 collection. */
+static enum fl_status imp_count(struct sq_store *s, enum sq_stmt which, const char *id,
+                                const char *collection, int64_t *out, struct fl_err *err)
+{
+    sqlite3_stmt *q = stmt(s, which);
+    enum fl_status ret = FL_OK;
+    int rc;
+    if (id)
+        bind_text(q, 1, id);
+    if (collection)
+        bind_text(q, 2, collection);
+    rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW)
+        *out = sqlite3_column_int64(q, 0);
+    else
+        ret = sq_fail(s->db, rc, "count", err);
+    done(q);
+    return ret;
+}
+
+/* The commit's steps inside the open write transaction; *o (loaded, open)
+ * receives the counts. */
+static enum fl_status import_apply(struct sq_store *s, struct fl_store_import *o,
+                                   struct fl_err *err)
+{
+    const char *id = o->id, *coll = o->collection;
+    double now = fl_time_now();
+    int64_t kmax = 0, n_new = 0, n_present = 0, n_users = 0;
+    sqlite3_stmt *q = stmt(s, S_IMP_COLL);
+    enum fl_status rc = FL_OK;
+    bool create = false;
+    int src;
+
+    if (o->expected_faces >= 0 && o->faces_staged != (uint64_t)o->expected_faces)
+        return fl_err_set(err, FL_ERR_INVALID_ARG,
+                          "store: import %s has %llu faces staged, %lld expected", id,
+                          (unsigned long long)o->faces_staged, (long long)o->expected_faces);
+    bind_text(q, 1, coll);
+    src = sqlite3_step(q);
+    if (src == SQLITE_ROW) {
+        const unsigned char *mid = sqlite3_column_text(q, 0);
+        if (!mid || strcmp((const char *)mid, o->model_id) != 0 ||
+            sqlite3_column_int64(q, 1) != (sqlite3_int64)o->dim)
+            rc = fl_err_set(err, FL_ERR_CONFLICT,
+                            "store: collection %s uses another model than import %s (%s)", coll, id,
+                            o->model_id);
+    } else if (src == SQLITE_DONE) {
+        create = true;
+    } else {
+        rc = sq_fail(s->db, src, "read collection", err);
+    }
+    done(q);
+    if (rc == FL_OK && create) {
+        q = stmt(s, S_COLL_INSERT);
+        bind_text(q, 1, coll);
+        bind_text(q, 2, o->model_id);
+        bind_text(q, 3, o->face_model_version);
+        sqlite3_bind_int64(q, 4, o->dim);
+        sqlite3_bind_double(q, 5, o->collection_created > 0 ? o->collection_created : now);
+        rc = exec_stmt(s, q, "create collection", err);
+        if (rc == FL_OK)
+            rc = change_add(s, FL_STORE_CHANGE_COLLECTION_CREATE, coll, 0, NULL, err);
+    }
+    if (rc == FL_OK && !create) {
+        q = stmt(s, S_IMP_CONFLICT);
+        bind_text(q, 1, id);
+        bind_text(q, 2, coll);
+        src = sqlite3_step(q);
+        if (src == SQLITE_ROW)
+            rc = fl_err_set(err, FL_ERR_CONFLICT,
+                            "store: FaceId %s is already in collection %s with other content",
+                            (const char *)sqlite3_column_text(q, 0), coll);
+        else if (src != SQLITE_DONE)
+            rc = sq_fail(s->db, src, "compare faces", err);
+        done(q);
+        if (rc == FL_OK)
+            rc = imp_count(s, S_IMP_PRESENT, id, coll, &n_present, err);
+    }
+    if (rc == FL_OK)
+        rc = imp_exec(s, S_IMP_USERS_LOG, id, coll, 0, 0, 0, "log users", NULL, err);
+    if (rc == FL_OK)
+        rc = imp_exec(s, S_IMP_USERS_ADD, id, coll, 2, 0, now, "add users", &n_users, err);
+    if (rc == FL_OK)
+        rc = imp_count(s, S_KEY_MAX_ALL, NULL, NULL, &kmax, err);
+    if (rc == FL_OK)
+        rc = imp_exec(s, S_IMP_FACES_ADD, id, coll, 2, 0, now, "add faces", &n_new, err);
+    if (rc == FL_OK)
+        rc = imp_exec(s, S_IMP_CROPS_ADD, id, coll, 1, kmax, 0, "add crops", NULL, err);
+    if (rc == FL_OK)
+        rc = imp_exec(s, S_IMP_FACES_LOG, id, coll, 1, kmax, 0, "log faces", NULL, err);
+    if (rc == FL_OK) {
+        q = stmt(s, S_IMP_USERS_ACTIVE);
+        bind_text(q, 1, coll);
+        rc = exec_stmt(s, q, "activate users", err);
+    }
+    if (rc == FL_OK && n_new)
+        rc = coll_add(s, S_COLL_ADD_FACES, coll, n_new, err);
+    if (rc == FL_OK && n_users)
+        rc = coll_add(s, S_COLL_ADD_USERS, coll, n_users, err);
+    if (rc == FL_OK) {
+        q = stmt(s, S_IMP_DONE);
+        bind_text(q, 1, id);
+        sqlite3_bind_int64(q, 2, n_new);
+        sqlite3_bind_int64(q, 3, n_present);
+        sqlite3_bind_int64(q, 4, n_users);
+        sqlite3_bind_int(q, 5, create ? 1 : 0);
+        sqlite3_bind_double(q, 6, now);
+        rc = exec_stmt(s, q, "mark import committed", err);
+    }
+    if (rc == FL_OK)
+        rc = imp_exec(s, S_IMP_CLEAR_FACES, id, NULL, 0, 0, 0, "clear staged faces", NULL, err);
+    if (rc == FL_OK)
+        rc = imp_exec(s, S_IMP_CLEAR_USERS, id, NULL, 0, 0, 0, "clear staged users", NULL, err);
+    if (rc == FL_OK) {
+        o->committed = true;
+        o->faces_imported = (uint64_t)n_new;
+        o->faces_present = (uint64_t)n_present;
+        o->users_created = (uint64_t)n_users;
+        o->created_collection = create;
+        o->faces_staged = o->users_staged = 0;
+        o->updated = now;
+    }
+    return rc;
+}
+
+static enum fl_status sq_import_commit(struct fl_store *st, const char *id, struct fl_arena *a,
+                                       struct fl_store_import *out, struct fl_err *err)
+{
+    struct sq_store *s = sq(st);
+    struct fl_store_import o;
+    struct fl_arena tmp;
+    enum fl_status rc;
+    fl_arena_init(&tmp, 0);
+    rc = tx_begin(s, true, err);
+    if (rc == FL_OK)
+        rc = import_load(s, id, a ? a : &tmp, &o, err);
+    if (rc == FL_OK && !o.committed)
+        rc = import_apply(s, &o, err);
+    rc = tx_end(s, rc, err);
+    if (rc == FL_OK && out)
+        *out = o;
+    fl_arena_fini(&tmp);
+    return rc;
+}
+
+static enum fl_status sq_import_abort(struct fl_store *st, const char *id, struct fl_err *err)
+{
+    struct sq_store *s = sq(st);
+    int64_t n = 0;
+    enum fl_status rc = tx_begin(s, true, err);
+    if (rc != FL_OK)
+        return rc;
+    rc = imp_exec(s, S_IMP_DELETE, id, NULL, 0, 0, 0, "drop import", &n, err);
+    if (rc == FL_OK && n == 0)
+        rc = fl_err_set(err, FL_ERR_NOT_FOUND, "store: import %s not found", id);
+    return tx_end(s, rc, err);
+}
+
+static enum fl_status sq_import_expire(struct fl_store *st, double before, size_t *out_n,
+                                       struct fl_err *err)
+{
+    struct sq_store *s = sq(st);
+    sqlite3_stmt *q = stmt(s, S_IMP_EXPIRE);
+    size_t n = 0;
+    enum fl_status rc = tx_begin(s, true, err);
+    if (rc != FL_OK)
+        return rc;
+    sqlite3_bind_double(q, 1, before);
+    rc = exec_stmt(s, q, "expire imports", err);
+    if (rc == FL_OK)
+        n = (size_t)sqlite3_changes(s->db);
+    rc = tx_end(s, rc, err);
+    if (rc == FL_OK && out_n)
+        *out_n = n;
+    return rc;
+}
+
 /* ================================ The table ================================ */
 
 static const struct fl_store_methods sq_methods = {
@@ -2292,4 +2833,11 @@ static const struct fl_store_methods sq_methods = {
     .x_reindex_commit = sq_reindex_commit,
     .x_reindex_abort = sq_reindex_abort,
     .x_faces_put_dedup = sq_faces_put_dedup,
+    .x_faces_key_max = sq_faces_key_max,
+    .x_import_open = sq_import_open,
+    .x_import_get = sq_import_get,
+    .x_import_stage = sq_import_stage,
+    .x_import_commit = sq_import_commit,
+    .x_import_abort = sq_import_abort,
+    .x_import_expire = sq_import_expire,
 };

@@ -17,8 +17,8 @@
 
 T_MAIN_STATE;
 
-/* The files in src/store/sql/sqlite/: 0001_init.sql, 0002_reindex.sql. */
-#define N_MIGRATIONS 2
+/* The files in src/store/sql/sqlite/: 0001_init.sql, 0002_reindex.sql, 0003_import.sql. */
+#define N_MIGRATIONS 3
 
 static char g_dir[256];
 static int g_seq;
@@ -1987,6 +1987,262 @@ static void test_torture_open(void)
     printf("# torture open: %ld injection points up to %ld, %ld failures\n", points, n, fails);
 }
 
+/* ============================== Staged imports ============================== */
+
+/* Staged import: pages staged (one of them twice) stay invisible until the
+ * commit, which moves them in at once with users, crops, counts and change
+ * rows; a repeated commit answers the same; a conflicting face anywhere
+ * leaves the target as it was; abort and expiry drop staged rows. Expected
+ * values are read back through a plain connection. */
+static void test_import_staged(void)
+{
+    enum { N = 25, DIM = 8 };
+    char path[300], buf[128];
+    struct fl_store *st = open_store(db_path(path, sizeof(path)));
+    struct fl_store_face f[N];
+    float emb[N][DIM];
+    uint8_t crop[3] = {1, 2, 3};
+    const char *users[2] = {"u-solo", "u-face"};
+    struct fl_store_import imp = {.id = "imp-1",
+                                  .collection = "dst",
+                                  .model_id = "test-model@1",
+                                  .face_model_version = "101.0",
+                                  .dim = DIM,
+                                  .collection_created = 1234.5,
+                                  .expected_faces = N};
+    struct fl_store_import got;
+    struct fl_arena a;
+    struct fl_rng rng;
+    int64_t kmax = -1;
+    uint64_t seq0 = 0;
+    size_t nexp = 0;
+
+    T_REQUIRE(st != NULL);
+    fl_arena_init(&a, 0);
+    fl_rng_seed(&rng, 71);
+    for (int i = 0; i < N; i++)
+        make_face(&f[i], &rng, emb[i], DIM);
+    f[3].user_id = "u-face";
+    f[4].crop = crop;
+    f[4].crop_len = sizeof(crop);
+    f[5].external_image_id = "photo-5";
+    f[6].created = 777.25;
+
+    T_CHECK_EQ_INT(fl_store_import_stage(st, "nope", f, 1, NULL, 0, NULL), FL_ERR_NOT_FOUND);
+    T_CHECK_EQ_INT(fl_store_import_commit(st, "nope", &a, &got, NULL), FL_ERR_NOT_FOUND);
+    T_REQUIRE(fl_store_import_open(st, &imp, NULL) == FL_OK);
+    T_CHECK_EQ_INT(fl_store_import_open(st, &imp, NULL), FL_ERR_EXISTS);
+    /* pages of 10, 10, 5; the second page sent twice (a retried request) */
+    T_CHECK_EQ_INT(fl_store_import_stage(st, "imp-1", f, 10, users, 1, NULL), FL_OK);
+    T_CHECK_EQ_INT(fl_store_import_stage(st, "imp-1", f + 10, 10, NULL, 0, NULL), FL_OK);
+    T_CHECK_EQ_INT(fl_store_import_stage(st, "imp-1", f + 10, 10, users, 1, NULL), FL_OK);
+    /* the same FaceId with another vector: refused, nothing of the call staged */
+    {
+        struct fl_store_face g[2] = {f[20], f[11]};
+        float other[DIM];
+        memcpy(other, emb[11], sizeof(other));
+        other[0] += 1.0f;
+        g[1].embedding = other;
+        T_CHECK_EQ_INT(fl_store_import_stage(st, "imp-1", g, 2, NULL, 0, NULL), FL_ERR_CONFLICT);
+    }
+    {
+        struct fl_store_face g = f[0];
+        float e4[4] = {0};
+        g.embedding = e4;
+        g.dim = 4;
+        T_CHECK_EQ_INT(fl_store_import_stage(st, "imp-1", &g, 1, NULL, 0, NULL),
+                       FL_ERR_INVALID_ARG);
+    }
+    T_REQUIRE(fl_store_import_get(st, "imp-1", &a, &got, NULL) == FL_OK);
+    T_CHECK_EQ_INT(got.faces_staged, 20);
+    T_CHECK_EQ_INT(got.users_staged, 1);
+    T_CHECK(!got.committed);
+    T_CHECK_EQ_STR(got.collection, "dst");
+    /* invisible: the collection does not even exist yet */
+    T_CHECK_EQ_INT(raw_int(path, "SELECT count(*) FROM collections"), 0);
+    T_CHECK_EQ_INT(raw_int(path, "SELECT count(*) FROM faces"), 0);
+    T_CHECK_EQ_INT(fl_store_import_stage(st, "imp-1", f + 20, 4, users + 1, 1, NULL), FL_OK);
+    T_CHECK_EQ_INT(fl_store_import_commit(st, "imp-1", &a, &got, NULL), FL_ERR_INVALID_ARG);
+    T_CHECK_EQ_INT(raw_int(path, "SELECT count(*) FROM collections"), 0);
+    T_CHECK_EQ_INT(fl_store_import_stage(st, "imp-1", f + 20, 5, users + 1, 1, NULL), FL_OK);
+    T_REQUIRE(fl_store_change_seq(st, &seq0, NULL) == FL_OK);
+
+    T_REQUIRE(fl_store_import_commit(st, "imp-1", &a, &got, NULL) == FL_OK);
+    T_CHECK(got.committed && got.created_collection);
+    T_CHECK_EQ_INT(got.faces_imported, N);
+    T_CHECK_EQ_INT(got.faces_present, 0);
+    T_CHECK_EQ_INT(got.users_created, 2);
+    T_CHECK_EQ_INT(raw_int(path, "SELECT count(*) FROM faces WHERE collection = 'dst'"), N);
+    T_CHECK_EQ_INT(raw_int(path, "SELECT face_count FROM collections WHERE id = 'dst'"), N);
+    T_CHECK_EQ_INT(raw_int(path, "SELECT user_count FROM collections WHERE id = 'dst'"), 2);
+    T_CHECK_EQ_INT(raw_int(path, "SELECT dim FROM collections WHERE id = 'dst'"), DIM);
+    T_CHECK_EQ_INT(raw_int(path, "SELECT created * 2 FROM collections WHERE id = 'dst'"), 2469);
+    T_CHECK_EQ_INT(raw_int(path, "SELECT status FROM users WHERE user_id = 'u-face'"), 0);
+    T_CHECK_EQ_INT(raw_int(path, "SELECT status FROM users WHERE user_id = 'u-solo'"), 3);
+    T_CHECK_EQ_INT(raw_int(path, "SELECT count(*) FROM face_crops"), 1);
+    T_CHECK_EQ_INT(raw_int(path, "SELECT count(*) FROM import_faces"), 0);
+    T_CHECK_EQ_INT(raw_int(path, "SELECT count(*) FROM import_users"), 0);
+    {
+        char q[200];
+        snprintf(q, sizeof(q), "SELECT created * 4 FROM faces WHERE face_id = '%s'", f[6].face_id);
+        T_CHECK_EQ_INT(raw_int(path, q), 3109);
+        snprintf(q, sizeof(q), "SELECT external_image_id FROM faces WHERE face_id = '%s'",
+                 f[5].face_id);
+        T_CHECK_EQ_STR(raw_text(path, q, buf, sizeof(buf)), "photo-5");
+        snprintf(q, sizeof(q),
+                 "SELECT count(*) FROM faces WHERE collection = 'dst' AND embedding = "
+                 "(SELECT embedding FROM faces WHERE face_id = '%s') ",
+                 f[7].face_id);
+        T_CHECK_EQ_INT(raw_int(path, q), 1);
+    }
+    /* the change rows: collection, 2 users, N faces, all after seq0 */
+    {
+        char q[200];
+        snprintf(q, sizeof(q), "SELECT count(*) FROM changes WHERE seq > %llu AND op = 3",
+                 (unsigned long long)seq0);
+        T_CHECK_EQ_INT(raw_int(path, q), N);
+        snprintf(q, sizeof(q), "SELECT count(*) FROM changes WHERE seq > %llu AND op = 6",
+                 (unsigned long long)seq0);
+        T_CHECK_EQ_INT(raw_int(path, q), 2);
+        snprintf(q, sizeof(q), "SELECT count(*) FROM changes WHERE seq > %llu AND op = 1",
+                 (unsigned long long)seq0);
+        T_CHECK_EQ_INT(raw_int(path, q), 1);
+    }
+    T_REQUIRE(fl_store_faces_key_max(st, "dst", &kmax, NULL) == FL_OK);
+    T_CHECK_EQ_INT(kmax, raw_int(path, "SELECT max(key) FROM faces"));
+    T_CHECK_EQ_INT(fl_store_faces_key_max(st, "missing", &kmax, NULL), FL_ERR_NOT_FOUND);
+    /* a repeated commit: same answer, nothing changes */
+    memset(&got, 0, sizeof(got));
+    T_CHECK_EQ_INT(fl_store_import_commit(st, "imp-1", &a, &got, NULL), FL_OK);
+    T_CHECK(got.committed && got.created_collection && got.faces_imported == N);
+    T_CHECK_EQ_INT(raw_int(path, "SELECT count(*) FROM faces"), N);
+    T_CHECK_EQ_INT(fl_store_import_stage(st, "imp-1", f, 1, NULL, 0, NULL), FL_ERR_CONFLICT);
+
+    /* a second import of the same faces plus one new: present + imported */
+    {
+        struct fl_store_import i2 = imp;
+        struct fl_store_face extra;
+        float e[DIM];
+        i2.id = "imp-2";
+        i2.expected_faces = -1;
+        make_face(&extra, &rng, e, DIM);
+        T_REQUIRE(fl_store_import_open(st, &i2, NULL) == FL_OK);
+        T_REQUIRE(fl_store_import_stage(st, "imp-2", f, N, users, 2, NULL) == FL_OK);
+        T_REQUIRE(fl_store_import_stage(st, "imp-2", &extra, 1, NULL, 0, NULL) == FL_OK);
+        T_REQUIRE(fl_store_import_commit(st, "imp-2", &a, &got, NULL) == FL_OK);
+        T_CHECK(!got.created_collection);
+        T_CHECK_EQ_INT(got.faces_imported, 1);
+        T_CHECK_EQ_INT(got.faces_present, N);
+        T_CHECK_EQ_INT(got.users_created, 0);
+        T_CHECK_EQ_INT(raw_int(path, "SELECT face_count FROM collections WHERE id = 'dst'"), N + 1);
+    }
+    /* a third with one FaceId of other content: CONFLICT, the target unchanged */
+    {
+        struct fl_store_import i3 = imp;
+        struct fl_store_face g[2];
+        float e[DIM], other[DIM];
+        i3.id = "imp-3";
+        i3.expected_faces = -1;
+        make_face(&g[0], &rng, e, DIM);
+        g[1] = f[9];
+        memcpy(other, emb[9], sizeof(other));
+        other[DIM - 1] *= 0.5f;
+        g[1].embedding = other;
+        T_REQUIRE(fl_store_import_open(st, &i3, NULL) == FL_OK);
+        T_REQUIRE(fl_store_import_stage(st, "imp-3", g, 2, NULL, 0, NULL) == FL_OK);
+        T_CHECK_EQ_INT(fl_store_import_commit(st, "imp-3", &a, &got, NULL), FL_ERR_CONFLICT);
+        T_CHECK_EQ_INT(raw_int(path, "SELECT count(*) FROM faces"), N + 1);
+        T_CHECK_EQ_INT(raw_int(path, "SELECT count(*) FROM import_faces"), 2);
+        T_CHECK_EQ_INT(fl_store_import_abort(st, "imp-3", NULL), FL_OK);
+        T_CHECK_EQ_INT(fl_store_import_abort(st, "imp-3", NULL), FL_ERR_NOT_FOUND);
+        T_CHECK_EQ_INT(raw_int(path, "SELECT count(*) FROM import_faces"), 0);
+    }
+    /* another model for the same collection: CONFLICT at the commit */
+    {
+        struct fl_store_import i4 = imp;
+        i4.id = "imp-4";
+        i4.expected_faces = 0;
+        i4.model_id = "other-model@2";
+        T_REQUIRE(fl_store_import_open(st, &i4, NULL) == FL_OK);
+        T_CHECK_EQ_INT(fl_store_import_commit(st, "imp-4", &a, &got, NULL), FL_ERR_CONFLICT);
+    }
+    /* expiry drops every import untouched since the time given */
+    {
+        struct fl_store_import i5 = imp;
+        i5.id = "imp-5";
+        i5.expected_faces = -1;
+        T_REQUIRE(fl_store_import_open(st, &i5, NULL) == FL_OK);
+        T_REQUIRE(fl_store_import_stage(st, "imp-5", f, 3, NULL, 0, NULL) == FL_OK);
+        T_CHECK_EQ_INT(fl_store_import_expire(st, 1000.0, &nexp, NULL), FL_OK);
+        T_CHECK_EQ_INT(nexp, 0);
+        T_CHECK_EQ_INT(fl_store_import_expire(st, fl_time_now() + 1, &nexp, NULL), FL_OK);
+        T_CHECK_EQ_INT(nexp, 4); /* imp-1, imp-2, imp-4, imp-5 */
+        T_CHECK_EQ_INT(raw_int(path, "SELECT count(*) FROM imports"), 0);
+        T_CHECK_EQ_INT(raw_int(path, "SELECT count(*) FROM import_faces"), 0);
+        T_CHECK_EQ_INT(raw_int(path, "SELECT count(*) FROM faces"), N + 1);
+    }
+    T_CHECK_EQ_INT(fl_store_check(st, NULL), FL_OK);
+    fl_arena_fini(&a);
+    fl_store_close(st);
+}
+
+/* The import commit under allocation failure: all or nothing each time. */
+static void test_torture_import_commit(void)
+{
+    enum { N = 6, DIM = 4 };
+    char path[300];
+    struct fl_store *st = open_store(db_path(path, sizeof(path)));
+    struct fl_store_face f[N];
+    float emb[N][DIM];
+    const char *users[1] = {"u1"};
+    struct fl_store_import imp = {.id = "i",
+                                  .collection = "c",
+                                  .model_id = "test-model@1",
+                                  .face_model_version = "101.0",
+                                  .dim = DIM,
+                                  .expected_faces = N};
+    struct fl_rng rng;
+    long n, fails = 0;
+    enum fl_status rc = FL_ERR_NOMEM;
+
+    T_REQUIRE(st != NULL);
+    fl_rng_seed(&rng, 19);
+    for (int i = 0; i < N; i++)
+        make_face(&f[i], &rng, emb[i], DIM);
+    f[1].user_id = "u2";
+    T_REQUIRE(fl_store_import_open(st, &imp, NULL) == FL_OK);
+    for (n = 1; n < 20000; n++) {
+        fl_test_fail_alloc_at(n);
+        rc = fl_store_import_stage(st, "i", f, N, users, 1, NULL);
+        fl_test_fail_alloc_at(0);
+        if (rc == FL_OK)
+            break;
+        T_CHECK_EQ_INT(rc, FL_ERR_NOMEM);
+    }
+    T_REQUIRE(rc == FL_OK);
+    rc = FL_ERR_NOMEM;
+    for (n = 1; n < 20000 && rc != FL_OK; n++) {
+        fl_test_fail_alloc_at(n);
+        rc = fl_store_import_commit(st, "i", NULL, NULL, NULL);
+        fl_test_fail_alloc_at(0);
+        if (rc != FL_OK) {
+            T_CHECK_EQ_INT(rc, FL_ERR_NOMEM);
+            T_CHECK_EQ_INT(raw_int(path, "SELECT count(*) FROM collections"), 0);
+            T_CHECK_EQ_INT(raw_int(path, "SELECT count(*) FROM faces"), 0);
+            T_CHECK_EQ_INT(raw_int(path, "SELECT count(*) FROM users"), 0);
+            T_CHECK_EQ_INT(raw_int(path, "SELECT count(*) FROM import_faces"), N);
+            fails++;
+        }
+    }
+    T_CHECK_EQ_INT(rc, FL_OK);
+    T_CHECK(fails > 0);
+    T_CHECK_EQ_INT(raw_int(path, "SELECT count(*) FROM faces"), N);
+    T_CHECK_EQ_INT(raw_int(path, "SELECT count(*) FROM users"), 2);
+    T_CHECK_EQ_INT(raw_int(path, "SELECT count(*) FROM import_faces"), 0);
+    printf("# torture import commit: %ld failures before success\n", fails);
+    fl_store_close(st);
+}
+
 int main(int argc, char **argv)
 {
     const char *tmp = getenv("TMPDIR");
@@ -2032,6 +2288,8 @@ int main(int argc, char **argv)
     T_RUN(test_torture_faces_put_delete);
     T_RUN(test_torture_users);
     T_RUN(test_torture_reindex_commit);
+    T_RUN(test_import_staged);
+    T_RUN(test_torture_import_commit);
     T_RUN(test_torture_open);
     {
         char cmd[400];
