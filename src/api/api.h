@@ -105,6 +105,8 @@ struct fl_service {
     struct fl_store **stores;
     bool *store_busy;
     int n_stores;
+    bool opened;             /* fl_service_open() finished: close saves index snapshots */
+    int n_snapshots_loaded;  /* collections whose index came from a snapshot at open */
     /* collections, changed only under the exclusive lock */
     struct fl__api_coll *colls;
     /* the face engine, loaded on the first image operation (engine_mu), and
@@ -193,6 +195,17 @@ enum fl_status fl__api_coll_add(struct fl_service *svc, const char *id,
                                 struct fl_err *err);
 /* Unlink and free a collection's in-memory state (no-op if absent). */
 void fl__api_coll_drop(struct fl_service *svc, const char *id);
+
+/* Index snapshots (snapshot.c). save: every collection with an HNSW graph,
+ * at close (failures are logged, never fatal). load: collection coll_id's
+ * snapshot if it exists and matches model m and the store's change sequence
+ * gen (else NULL, logged unless absent). verify: the snapshot holds store row
+ * (key, embedding) (FL_OK) or not (FL_ERR_CORRUPT). */
+void fl__api_snapshots_save(struct fl_service *svc);
+struct fl_index *fl__api_snapshot_load(struct fl_service *svc, const char *coll_id,
+                                       const struct fl__api_model *m, uint64_t gen);
+enum fl_status fl__api_snapshot_verify(struct fl_index *ix, int64_t key, const float *embedding,
+                                       uint32_t dim);
 
 /* A store transaction that changes a whole collection (reindex.c's commit,
  * a staged import's commit); FL_OK means committed. */

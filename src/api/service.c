@@ -487,6 +487,9 @@ static enum fl_status mkdir_p(const char *path, struct fl_err *err)
 
 struct scan_ud {
     struct fl__api_coll *c;
+    bool from_snapshot; /* c->ix came from a snapshot: check rows, do not add */
+    bool mismatch;      /* a row the snapshot does not hold */
+    size_t n;           /* rows seen */
 };
 
 static enum fl_status scan_one(void *ud, int64_t key, const char *face_id, const float *embedding,
@@ -496,18 +499,64 @@ static enum fl_status scan_one(void *ud, int64_t key, const char *face_id, const
     enum fl_status rc;
     if (dim != u->c->model->dim)
         return FL_ERR_CORRUPT;
-    rc = fl_index_add(u->c->ix, (uint64_t)key, embedding, NULL);
-    if (rc != FL_OK)
-        return rc;
+    u->n++;
+    if (u->from_snapshot) {
+        if (fl__api_snapshot_verify(u->c->ix, key, embedding, dim) != FL_OK) {
+            u->mismatch = true;
+            return FL_ERR_CORRUPT; /* stops the scan; the caller rebuilds */
+        }
+    } else {
+        rc = fl_index_add(u->c->ix, (uint64_t)key, embedding, NULL);
+        if (rc != FL_OK)
+            return rc;
+    }
     return fl__api_keymap_put(&u->c->keys, key, face_id, NULL);
+}
+
+/* Fill c's index and key map from the store: from its snapshot when one
+ * matches (gen) and agrees with every row, else by adding every row. */
+static enum fl_status load_collection(struct fl_service *svc, struct fl__api_coll *c,
+                                      uint64_t gen, struct fl_err *err)
+{
+    struct fl_index *snap = fl__api_snapshot_load(svc, c->id, c->model, gen);
+    struct scan_ud u = {c, false, false, 0};
+    enum fl_status rc;
+    if (snap) {
+        fl_index_free(c->ix);
+        c->ix = snap;
+        u.from_snapshot = true;
+        rc = fl_store_faces_scan(svc->stores[0], c->id, scan_one, &u, err);
+        if (rc == FL_OK && u.n == fl_index_count(c->ix)) {
+            svc->n_snapshots_loaded++;
+            return FL_OK;
+        }
+        if (rc != FL_OK && !u.mismatch)
+            return rc;
+        FL_LOG_W("index snapshot of %s does not match the store; rebuilding", c->id);
+        fl_index_free(c->ix);
+        fl__api_keymap_fini(&c->keys);
+        fl__api_keymap_init(&c->keys);
+        c->ix = fl_index_new(c->model->dim, c->model->metric, err);
+        if (!c->ix)
+            return err ? err->code : FL_ERR_NOMEM;
+        if (err)
+            fl_err_clear(err);
+        u.from_snapshot = u.mismatch = false;
+        u.n = 0;
+    }
+    return fl_store_faces_scan(svc->stores[0], c->id, scan_one, &u, err);
 }
 
 /* Load every collection of the store and rebuild its index. */
 static enum fl_status load_collections(struct fl_service *svc, struct fl_err *err)
 {
-    enum fl_status rc = FL_OK;
+    enum fl_status rc;
     struct fl_arena a;
     char *after = NULL;
+    uint64_t gen = 0;
+    rc = fl_store_change_seq(svc->stores[0], &gen, err);
+    if (rc != FL_OK)
+        return rc;
     fl_arena_init(&a, 0);
     for (;;) {
         struct fl_store_collection_page page;
@@ -518,7 +567,6 @@ static enum fl_status load_collections(struct fl_service *svc, struct fl_err *er
         for (size_t i = 0; i < page.n && rc == FL_OK; i++) {
             const struct fl__api_model *m = fl__api_model_find(page.v[i].model_id);
             struct fl__api_coll *c;
-            struct scan_ud u;
             if (!m || m->dim != page.v[i].dim) {
                 rc = fl_err_set(err, FL_ERR_CORRUPT,
                                 "collection %s uses model %s (dim %u), unknown to this build",
@@ -528,8 +576,7 @@ static enum fl_status load_collections(struct fl_service *svc, struct fl_err *er
             rc = fl__api_coll_add(svc, page.v[i].id, m, &c, err);
             if (rc != FL_OK)
                 break;
-            u.c = c;
-            rc = fl_store_faces_scan(svc->stores[0], c->id, scan_one, &u, err);
+            rc = load_collection(svc, c, gen, err);
             if (rc != FL_OK && err && err->msg[0] == '\0')
                 fl_err_set(err, rc, "rebuilding the index of %s failed", c->id);
         }
@@ -629,6 +676,7 @@ struct fl_service *fl_service_open(const struct fl_service_config *cfg, struct f
         goto fail;
     if (!cfg->no_store && fl__api_jobs_resume(svc, err) != FL_OK)
         goto fail;
+    svc->opened = true;
     return svc;
 fail:
     fl_service_close(svc);
@@ -640,6 +688,8 @@ void fl_service_close(struct fl_service *svc)
     if (!svc)
         return;
     fl__api_jobs_stop(svc);
+    if (svc->opened)
+        fl__api_snapshots_save(svc);
     while (svc->colls) {
         struct fl__api_coll *c = svc->colls;
         svc->colls = c->next;
