@@ -50,6 +50,10 @@ const struct fl__api_model *fl__api_model_default(void);
  * non-increasing in distance (search filters thresholds on it after a
  * k-nearest query). similarity.c; placeholder until calibrated. */
 double fl__api_similarity(const char *model_id, float distance);
+/* An index distance bound for Similarity >= thr with model m: every face
+ * that passes is within it (a little farther ones may be returned too; the
+ * caller checks the Similarity). +infinity for thr <= 0. */
+float fl__api_distance_bound(const struct fl__api_model *m, double thr);
 
 /* What IndexFaces keeps of each face for re-indexing (crop.c; the blob's
  * format is in crop.c's essay and docs/internals/api.md). */

@@ -38,10 +38,11 @@ static enum fl_status face_not_found(struct fl_err *err, const char *coll, const
                       face, coll);
 }
 
-/* Search k nearest to vec, excluding `exclude` (or not), into arena hits. */
+/* Search the k nearest to vec within index distance max_d, excluding
+ * `exclude` (or not), into arena hits. */
 static enum fl_status knn(struct fl__api_ctx *ctx, struct fl__api_coll *c, const float *vec,
-                          size_t k, const uint64_t *exclude, struct fl_index_hit **out_hits,
-                          size_t *out_n, struct fl_err *err)
+                          size_t k, float max_d, const uint64_t *exclude,
+                          struct fl_index_hit **out_hits, size_t *out_n, struct fl_err *err)
 {
     struct fl_index_hit *hits = NULL;
     if (k > FL_INDEX_K_MAX)
@@ -52,7 +53,7 @@ static enum fl_status knn(struct fl__api_ctx *ctx, struct fl__api_coll *c, const
     if (!hits)
         return fl_err_set(err, FL_ERR_NOMEM, "out of memory");
     *out_hits = hits;
-    return fl_index_search(c->ix, vec, k, INFINITY, exclude, hits, out_n, err);
+    return fl_index_search(c->ix, vec, k, max_d, exclude, hits, out_n, err);
 }
 
 /* Nearest faces to vec with Similarity >= thr, best first, at most max,
@@ -67,7 +68,8 @@ static enum fl_status matches_above(struct fl__api_ctx *ctx, struct fl__api_coll
     size_t n_hits = 0, n_keep = 0;
     const char **ids;
     double *sims;
-    enum fl_status rc = knn(ctx, c, vec, max, exclude, &hits, &n_hits, err);
+    enum fl_status rc =
+        knn(ctx, c, vec, max, fl__api_distance_bound(c->model, thr), exclude, &hits, &n_hits, err);
     if (rc != FL_OK)
         return rc;
     ids = FL_ARENA_NEW(&ctx->arena, const char *, n_hits ? n_hits : 1);

@@ -28,3 +28,18 @@ double fl__api_similarity(const char *model_id, float distance)
         return fl_face_similarity(m->face_model, (float)d);
     return fl_face_similarity(m ? m->face_model : FL_FACE_MODEL_DLIB, (float)sqrt(d));
 }
+
+float fl__api_distance_bound(const struct fl__api_model *m, double thr)
+{
+    float d;
+    if (!(thr > 0))
+        return INFINITY;
+    d = fl_face_similarity_distance(m->face_model, (float)thr);
+    if (!(d >= 0))
+        return 0; /* above 100: only exact duplicates could match; the caller filters */
+    if (isinf(d))
+        return INFINITY;
+    /* a margin for rounding: the caller compares Similarity itself afterwards */
+    d = d * 1.0001f + 1e-6f;
+    return m->metric == FL_INDEX_COSINE ? d : d * d;
+}

@@ -691,9 +691,32 @@ enum fl_status fl_index_search_opt(struct fl_index *ix, const float *q, size_t k
     fl__index_topk_init(&t, out_hits, k, max_distance);
     rdlock(ix);
     ef = opts && opts->ef ? FL_MIN(opts->ef, (size_t)FL_INDEX_EF_MAX) : ix->hp.ef_search;
-    ef = FL_MAX(ef, k + (exclude_id != NULL));
     graph = ix->g && (mode == FL_INDEX_SEARCH_APPROX ||
                       (mode == FL_INDEX_SEARCH_AUTO && ix->n >= ix->hp.threshold));
+    /* A range search asking for more than ef (Rekognition's MaxFaces defaults
+     * to 4096, with a threshold) widens ef (x4 up to k) only while the
+     * candidate list is all within range: once it holds a farther candidate,
+     * a wider search would only add what the graph's recall at this ef misses
+     * anyway. */
+    if (graph && isfinite(max_distance)) {
+        size_t want = k + (exclude_id != NULL);
+        for (;;) {
+            size_t n_in;
+            if (!search_graph(ix, q, ef, offset, scale, exclude_id, &t)) {
+                graph = false; /* no scratch memory: the exact scan below */
+                break;
+            }
+            n_in = fl__index_topk_finish(&t);
+            if (ef >= want || n_in + (exclude_id != NULL) < ef) {
+                unlock(ix);
+                *out_n = n_in;
+                return FL_OK;
+            }
+            ef = FL_MIN(4 * ef, want);
+            fl__index_topk_init(&t, out_hits, k, max_distance);
+        }
+    }
+    ef = FL_MAX(ef, k + (exclude_id != NULL));
     if (!graph || !search_graph(ix, q, ef, offset, scale, exclude_id, &t)) {
         for (size_t c = 0; c * CHUNK_ROWS < ix->n; c++) {
             size_t rows = FL_MIN(CHUNK_ROWS, ix->n - c * CHUNK_ROWS);

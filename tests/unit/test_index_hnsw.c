@@ -338,6 +338,64 @@ static void small_vec(uint64_t id, unsigned ver, float *out)
         out[i] = (float)(fl_rng_double(&r) * 2.0 - 1.0);
 }
 
+/* Range search wider than ef (a large k with a finite max_distance, as
+ * SearchFaces with its default MaxFaces of 4096 and a threshold): a tight
+ * cluster of 300 points around one centre among 3,000 scattered ones, graph
+ * with ef_search 32. Every cluster point within range is found (ef widened
+ * past 32), nothing out of range is returned, and a query with only a few
+ * points in range answers them all, as the exact scan does. */
+static void test_range_beyond_ef(void)
+{
+    enum { NR = 3300, NCL = 300, KR = 4096 };
+    struct fl_index_hnsw_params hp;
+    struct fl_index *ix = fl_index_new(DIM, FL_INDEX_L2, NULL);
+    float *v = fl_malloc(sizeof(float) * NR * DIM), centre[DIM];
+    struct fl_index_hit *a = fl_malloc(sizeof(*a) * KR), *b = fl_malloc(sizeof(*b) * KR);
+    struct fl_index_search_opts exact = {0};
+    struct fl_rng r;
+    size_t na = 0, nb = 0;
+    T_REQUIRE(ix && v && a && b);
+    fl_index_hnsw_defaults(&hp);
+    hp.threshold = 1000;
+    hp.ef_search = 32;
+    T_REQUIRE(fl_index_set_hnsw(ix, &hp, NULL) == FL_OK);
+    fl_rng_seed(&r, 5);
+    for (int j = 0; j < DIM; j++)
+        centre[j] = (float)gauss(&r);
+    for (int i = 0; i < NR; i++) {
+        for (int j = 0; j < DIM; j++)
+            v[(size_t)i * DIM + j] = i < NCL ? centre[j] + 0.05f * (float)gauss(&r)
+                                             : 3.0f * (float)gauss(&r);
+        T_REQUIRE(fl_index_add(ix, (uint64_t)i + 1, v + (size_t)i * DIM, NULL) == FL_OK);
+    }
+    T_REQUIRE(fl_index_has_graph(ix));
+    exact.mode = FL_INDEX_SEARCH_EXACT;
+    /* the cluster: squared distances to the centre ~ 128 * 2 * 0.05^2 = 0.64 */
+    T_REQUIRE(fl_index_search(ix, centre, KR, 2.0f, NULL, a, &na, NULL) == FL_OK);
+    T_REQUIRE(fl_index_search_opt(ix, centre, KR, 2.0f, NULL, &exact, b, &nb, NULL) == FL_OK);
+    T_CHECK_EQ_INT(nb, NCL);
+    T_CHECK_EQ_INT(na, nb);
+    for (size_t i = 0; i < na && i < nb; i++)
+        T_CHECK(a[i].id == b[i].id);
+    /* without the range, k is the limit: a plain top-40 still works */
+    T_REQUIRE(fl_index_search(ix, centre, 40, INFINITY, NULL, a, &na, NULL) == FL_OK);
+    T_CHECK_EQ_INT(na, 40);
+    /* a cluster point with a radius holding only a few of its neighbours
+     * (their squared distances are ~0.64 +- 0.08): no widening, same as the scan */
+    T_REQUIRE(fl_index_search(ix, v + 5 * DIM, KR, 0.45f, NULL, a, &na, NULL) == FL_OK);
+    T_REQUIRE(fl_index_search_opt(ix, v + 5 * DIM, KR, 0.45f, NULL, &exact, b, &nb, NULL) ==
+              FL_OK);
+    printf("# cluster point, radius 0.45: %zu in range\n", nb);
+    T_CHECK(nb >= 1 && nb < 32);
+    T_CHECK_EQ_INT(na, nb);
+    for (size_t i = 0; i < na && i < nb; i++)
+        T_CHECK(a[i].id == b[i].id);
+    fl_free(v);
+    fl_free(a);
+    fl_free(b);
+    fl_index_free(ix);
+}
+
 static void test_small_churn(void)
 {
     enum fl_index_metric metrics[] = {FL_INDEX_L2, FL_INDEX_IP, FL_INDEX_COSINE};
@@ -637,6 +695,7 @@ int main(int argc, char **argv)
     make_data();
     T_RUN(test_params);
     T_RUN(test_small_churn);
+    T_RUN(test_range_beyond_ef);
     T_RUN(test_alloc_failure);
     T_RUN(test_reproducible);
     T_RUN(test_concurrency);
