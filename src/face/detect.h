@@ -36,6 +36,15 @@ struct fl__mtcnn_params {
     float thresh[3];   /* PNet, RNet, ONet score thresholds */
 };
 
+/* Where one executor's detections spent their time (thread CPU ns per
+ * stage, resampling and NMS included) and how much work each stage had. */
+struct fl__mtcnn_stats {
+    uint64_t ns[3];    /* PNet pyramid, RNet, ONet */
+    long n_in[3];      /* [0] unused; [1] RNet and [2] ONet candidates */
+    long n_levels;     /* pyramid levels run */
+    long n_detect;     /* fl__mtcnn_detect() calls */
+};
+
 /* Load pnet/rnet/onet from the models folder (converted .flm files when
  * current, else expo's .tflite). NULL with err set on failure. */
 struct fl__mtcnn *fl__mtcnn_load(const char *models_dir, struct fl_err *err);
@@ -44,6 +53,9 @@ void fl__mtcnn_free(struct fl__mtcnn *m);
 struct fl__mtcnn_exec *fl__mtcnn_exec_new(struct fl__mtcnn *m, enum fl_nn_backend backend,
                                           struct fl_err *err);
 void fl__mtcnn_exec_free(struct fl__mtcnn_exec *x);
+/* Copy x's statistics since creation or the last reset into *out (if not
+ * NULL); zero them when reset. */
+void fl__mtcnn_exec_stats(struct fl__mtcnn_exec *x, struct fl__mtcnn_stats *out, bool reset);
 /* Defaults for an image: min face scaled from Rekognition's 40 px at 1920. */
 void fl__mtcnn_params_default(const struct fl_image *img, struct fl__mtcnn_params *p);
 /* Detect faces. *out (fl_free) gets *n_out detections, best score first. */
