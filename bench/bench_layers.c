@@ -4,14 +4,19 @@
  *
  * Part 1: each net the engine runs, at the input size the pipeline gives it:
  * multiply-accumulates, median CPU ms per run (calling thread; XNNPACK on
- * that thread alone) and GFLOP/s (2 x MAC / time).
+ * that thread alone) and GFLOP/s (2 x MAC / time); the two embedding nets
+ * also per item in batches of 2, 4 and 8 (fl_nn_exec_new_batch).
  *
  * Part 2: the dlib ResNet layer by layer. Every convolution and fully
  * connected op of the model is rebuilt alone (same shapes, weights, stride,
  * padding and fused activation) as a one-op model, timed the same way, and
  * grouped by kind (kernel, stride, input size, channels). The convolutions'
  * sum against the whole net's time says how much the rest (adds, affines,
- * pooling, the per-op overhead) costs. The reference point is DESIGN.md
+ * pooling, the per-op overhead) costs. Each layer is also timed per item in
+ * batches of 8 ("b8"), and the one-op models are run back to back as in the
+ * net, where each layer's weights are cold: sequence minus sum is what
+ * streaming the weights costs, at batch 1 and per item at batch 8 (the
+ * diagnosis behind batched embeddings). The reference point is DESIGN.md
  * §6.1's 3x3 convolution 64->64 on 56x56 (131 GFLOP/s measured there;
  * build/bench/bench_nn measures it again here).
  *
@@ -38,11 +43,12 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Median CPU ns of one run of m at h x w (after warm-up); 0 on failure. */
-static double time_model(struct fl_nn_model *m, int h, int w, int runs)
+/* Median CPU ns of one run of m at h x w in batches of `batch` (after
+ * warm-up), divided by batch: ns per item; 0 on failure. */
+static double time_model(struct fl_nn_model *m, int h, int w, int runs, int batch)
 {
     struct fl_err err = {0};
-    struct fl_nn_exec *e = fl_nn_exec_new(m, h, w, FL_NN_BACKEND_XNNPACK, 1, &err);
+    struct fl_nn_exec *e = fl_nn_exec_new_batch(m, batch, h, w, FL_NN_BACKEND_XNNPACK, 1, &err);
     uint64_t *t;
     double med;
     if (!e) {
@@ -58,7 +64,7 @@ static double time_model(struct fl_nn_model *m, int h, int w, int runs)
         t[i] = thread_cpu_ns() - c0;
     }
     qsort(t, (size_t)runs, sizeof(*t), cmp_u64);
-    med = (double)t[runs / 2];
+    med = (double)t[runs / 2] / batch;
     fl_free(t);
     fl_nn_exec_free(e);
     return med;
@@ -66,9 +72,24 @@ static double time_model(struct fl_nn_model *m, int h, int w, int runs)
 
 struct group {
     char key[96];
-    double ns, macs;
+    double ns, ns8, macs, wbytes;
     int n;
 };
+
+/* Median CPU ns per item of the executors seq[0..n) run back to back (as in
+ * the net, so each one's weights are cold), over `runs` passes. */
+static double time_seq(struct fl_nn_exec **seq, int n, int batch, int runs)
+{
+    uint64_t t[30];
+    for (int r = 0; r < runs && r < 30; r++) {
+        uint64_t c0 = thread_cpu_ns();
+        for (int k = 0; k < n; k++)
+            fl_nn_exec_run(seq[k], NULL);
+        t[r] = thread_cpu_ns() - c0;
+    }
+    qsort(t, (size_t)(runs < 30 ? runs : 30), sizeof(t[0]), cmp_u64);
+    return (double)t[(runs < 30 ? runs : 30) / 2] / batch;
+}
 
 int main(int argc, char **argv)
 {
@@ -88,9 +109,9 @@ int main(int argc, char **argv)
     struct fl_err err = {0};
     struct fl_nn_model *dlib = NULL;
     struct group g[64];
-    struct fl_nn_exec *seq[128];
-    int n_g = 0, n_seq = 0;
-    double whole = 0, sum = 0, macs_all = 0;
+    struct fl_nn_exec *seq[128], *seq8[128];
+    int n_g = 0, n_seq = 0, n_seq8 = 0;
+    double whole = 0, whole8 = 0, sum = 0, sum8 = 0, macs_all = 0, wbytes_all = 0;
 
     fl_core_init();
     printf("nets on one core (XNNPACK, CPU time, median of 30 runs)\n");
@@ -103,9 +124,21 @@ int main(int argc, char **argv)
             return 1;
         }
         macs = (double)fl_nn_model_macs(m, nets[i].h, nets[i].w);
-        ns = time_model(m, nets[i].h, nets[i].w, 30);
+        ns = time_model(m, nets[i].h, nets[i].w, 30, 1);
         printf("  %-50s %9.1f %9.3f %9.1f\n", nets[i].name, macs / 1e6, ns / 1e6,
                ns > 0 ? 2 * macs / ns : 0);
+        if (nets[i].net == FL__FACE_NET_DLIB || nets[i].net == FL__FACE_NET_MFN) {
+            /* the embedding nets per item in batches (fl_face_embed_chips) */
+            for (int b = 2; b <= 8; b *= 2) {
+                double nsb = time_model(m, 0, 0, 20, b);
+                printf("  %-50s %9s %9.3f %9.1f\n",
+                       b == 2 ? "  the same, batch 2 (ms per item)"
+                              : (b == 4 ? "  the same, batch 4" : "  the same, batch 8"),
+                       "", nsb / 1e6, nsb > 0 ? 2 * macs / nsb : 0);
+                if (b == 8 && nets[i].net == FL__FACE_NET_DLIB)
+                    whole8 = nsb;
+            }
+        }
         if (nets[i].net == FL__FACE_NET_DLIB) {
             dlib = m;
             whole = ns;
@@ -122,7 +155,7 @@ int main(int argc, char **argv)
         struct fl_nn_graph *gr;
         struct fl__nn_op one;
         struct fl_nn_model *m;
-        double ns, macs;
+        double ns, ns8, macs, wb;
         char key[96];
         int k, x;
         if (op->type != FL__NN_OP_CONV && op->type != FL__NN_OP_FC)
@@ -140,10 +173,14 @@ int main(int argc, char **argv)
             continue;
         }
         macs = (double)fl_nn_model_macs(m, 0, 0);
-        ns = time_model(m, 0, 0, 50);
+        ns = time_model(m, 0, 0, 50, 1);
+        ns8 = time_model(m, 0, 0, 20, 8);
         if (n_seq < 128)
             seq[n_seq] = fl_nn_exec_new(m, 0, 0, FL_NN_BACKEND_XNNPACK, 1, &err);
         n_seq += n_seq < 128 && seq[n_seq];
+        if (n_seq8 < 128)
+            seq8[n_seq8] = fl_nn_exec_new_batch(m, 8, 0, 0, FL_NN_BACKEND_XNNPACK, 1, &err);
+        n_seq8 += n_seq8 < 128 && seq8[n_seq8];
         fl_nn_model_unref(m);
         if (op->type == FL__NN_OP_FC)
             snprintf(key, sizeof(key), "fc %d -> %d", op->n2, op->n);
@@ -157,38 +194,44 @@ int main(int argc, char **argv)
             snprintf(g[n_g].key, sizeof(g[n_g].key), "%s", key);
             n_g++;
         }
+        wb = 4.0 * (double)(dlib->ir.blobs[op->wblob].n + dlib->ir.blobs[op->bblob].n);
         if (k < n_g) {
             g[k].ns += ns;
+            g[k].ns8 += ns8;
             g[k].macs += macs;
+            g[k].wbytes += wb;
             g[k].n++;
         }
         sum += ns;
+        sum8 += ns8;
+        wbytes_all += wb;
     }
-    printf("\ndlib ResNet layer by layer (each op alone, CPU ms summed over its repeats)\n");
-    printf("  %-40s %4s %9s %9s %9s\n", "layer (input h x w, cin -> cout)", "n", "MMAC", "ms",
-           "GFLOP/s");
+    printf("\ndlib ResNet layer by layer (each op alone, CPU ms summed over its repeats;\n"
+           "b8: ms per item in batches of 8)\n");
+    printf("  %-40s %4s %9s %7s %9s %9s %9s\n", "layer (input h x w, cin -> cout)", "n", "MMAC",
+           "MB", "ms", "GFLOP/s", "b8 ms");
     for (int k = 0; k < n_g; k++)
-        printf("  %-40s %4d %9.1f %9.3f %9.1f\n", g[k].key, g[k].n, g[k].macs / 1e6, g[k].ns / 1e6,
-               2 * g[k].macs / g[k].ns);
-    printf("  %-40s %4s %9.1f %9.3f %9.1f\n", "sum of convolutions and fc", "", macs_all / 1e6,
-           sum / 1e6, 2 * macs_all / sum);
-    printf("  %-40s %4s %9s %9.3f   (%.0f%% of the net)\n", "the rest (adds, affines, pools, glue)",
-           "", "", (whole - sum) / 1e6, 100 * (whole - sum) / whole);
+        printf("  %-40s %4d %9.1f %7.2f %9.3f %9.1f %9.3f\n", g[k].key, g[k].n, g[k].macs / 1e6,
+               g[k].wbytes / 1048576.0, g[k].ns / 1e6, 2 * g[k].macs / g[k].ns, g[k].ns8 / 1e6);
+    printf("  %-40s %4s %9.1f %7.2f %9.3f %9.1f %9.3f\n", "sum of convolutions and fc", "",
+           macs_all / 1e6, wbytes_all / 1048576.0, sum / 1e6, 2 * macs_all / sum, sum8 / 1e6);
+    printf("  %-40s %4s %9s %7s %9.3f %9s %9.3f   (%.0f%% of the net)\n",
+           "the rest (adds, affines, pools, glue)", "", "", "", (whole - sum) / 1e6, "",
+           (whole8 - sum8) / 1e6, 100 * (whole - sum) / whole);
     {
         /* the same one-op models run back to back, as in the net: each
-         * layer's weights are then cold (evicted by the other layers') */
-        uint64_t t[30];
-        for (int r = 0; r < 30; r++) {
-            uint64_t c0 = thread_cpu_ns();
-            for (int k = 0; k < n_seq; k++)
-                fl_nn_exec_run(seq[k], NULL);
-            t[r] = thread_cpu_ns() - c0;
-        }
-        qsort(t, 30, sizeof(t[0]), cmp_u64);
-        printf("  %-40s %4s %9s %9.3f   (the same convolutions run back to back: cold weights)\n",
-               "convolutions in sequence", "", "", (double)t[15] / 1e6);
+         * layer's weights are then cold (evicted by the other layers'). The
+         * difference to the sum above is what streaming the weights from
+         * L3/DRAM costs; in batches of 8 it is paid once per 8 items. */
+        double cold = time_seq(seq, n_seq, 1, 30), cold8 = time_seq(seq8, n_seq8, 8, 20);
+        printf("  %-40s %4s %9s %7s %9.3f %9s %9.3f   (back to back: cold weights)\n",
+               "convolutions in sequence", "", "", "", cold / 1e6, "", cold8 / 1e6);
+        printf("  %-40s %4s %9s %7s %9.3f %9s %9.3f\n", "  cold-weight cost (sequence - sum)", "",
+               "", "", (cold - sum) / 1e6, "", (cold8 - sum8) / 1e6);
         for (int k = 0; k < n_seq; k++)
             fl_nn_exec_free(seq[k]);
+        for (int k = 0; k < n_seq8; k++)
+            fl_nn_exec_free(seq8[k]);
     }
     fl_nn_model_unref(dlib);
     return 0;

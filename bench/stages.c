@@ -8,12 +8,21 @@
  * MobileFaceNet, per face). Each is timed over several repetitions and the
  * median is printed.
  *
+ * Then the embeddings by batch size: the dlib ResNet and MobileFaceNet alone
+ * (nn executors) at batch 1, 2, 4 and 8, ms per chip, the batch sizes run
+ * interleaved in every round so machine noise hits them alike, with the
+ * heap each executor holds (glibc mallinfo2 before and after it is made
+ * and run once: packed weights, XNNPACK workspace, our buffers); and
+ * fl_face_embed_chips() as the service calls it, on the dlib chips of one
+ * face and its mirror image (2 chips) and of four faces (8).
+ *
  *   build/bench/stages [IMAGE...]   (default: the face-api demo photos)
  */
 #include "face/face_int.h"
 #include "face/detect.h"
 #include "img/img.h"
 
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,6 +91,70 @@ static void row(struct series *s)
     printf("  %-34s %8.2f %8.2f\n", s->name, median(s), median_wall(s));
 }
 
+/* Heap bytes in use, MB (glibc mallinfo2: arena blocks in use plus mmapped
+ * blocks; XNNPACK allocates through malloc too). */
+static double heap_mb(void)
+{
+    struct mallinfo2 mi = mallinfo2();
+    return (double)(mi.uordblks + mi.hblkhd) / 1048576.0;
+}
+
+#define EMB_ROUNDS 15
+static const int emb_batches[4] = {1, 2, 4, 8};
+
+/* The embedding nets alone at batches 1, 2, 4, 8: ms per chip (median CPU
+ * over EMB_ROUNDS interleaved rounds) into ms[net][k], executor memory into
+ * mb[net][k]. Returns false if a net does not load. */
+static bool embed_batches(double ms[2][4], double mb[2][4])
+{
+    static const enum fl__face_net nets[2] = {FL__FACE_NET_DLIB, FL__FACE_NET_MFN};
+    static double t[2][4][EMB_ROUNDS];
+    struct fl_nn_exec *x[2][4] = {{0}};
+    struct fl_err e;
+    bool ok = true;
+    for (int n = 0; n < 2 && ok; n++) {
+        struct fl_nn_model *m = fl__face_load_net("models", nets[n], &e);
+        if (!m) {
+            printf("embedding batches: %s\n", e.msg);
+            ok = false;
+            break;
+        }
+        for (int k = 0; k < 4 && ok; k++) {
+            double r0 = heap_mb();
+            size_t n_in;
+            x[n][k] = fl_nn_exec_new_batch(m, emb_batches[k], 0, 0, FL_NN_BACKEND_XNNPACK, 1, &e);
+            if (!x[n][k]) {
+                printf("embedding batches: %s\n", e.msg);
+                ok = false;
+                break;
+            }
+            n_in = nets[n] == FL__FACE_NET_DLIB ? 150 * 150 * 3 : 112 * 112 * 3;
+            for (size_t i = 0; i < n_in * (size_t)emb_batches[k]; i++)
+                fl_nn_exec_input(x[n][k])[i] = (float)((i * 7919) % 255) / 127.5f - 1.0f;
+            fl_nn_exec_run(x[n][k], NULL);
+            mb[n][k] = heap_mb() - r0;
+        }
+        fl_nn_model_unref(m); /* the executors hold references */
+    }
+    for (int r = 0; r < EMB_ROUNDS && ok; r++) {
+        for (int n = 0; n < 2; n++) {
+            for (int k = 0; k < 4; k++) {
+                uint64_t c0 = thread_cpu_ns();
+                fl_nn_exec_run(x[n][k], NULL);
+                t[n][k][r] = (double)(thread_cpu_ns() - c0) / 1e6 / emb_batches[k];
+            }
+        }
+    }
+    for (int n = 0; n < 2; n++) {
+        for (int k = 0; k < 4; k++) {
+            if (ok)
+                ms[n][k] = med(t[n][k], EMB_ROUNDS);
+            fl_nn_exec_free(x[n][k]);
+        }
+    }
+    return ok;
+}
+
 /* The photo centre-cropped to 4:3 and area-resized to 640x480. */
 static enum fl_status to_vga(const struct fl_image *img, struct fl_image *out, struct fl_err *e)
 {
@@ -112,7 +185,13 @@ int main(int argc, char **argv)
                          chip_emb = {"align + embed dlib (per face)"},
                          lm = {"landmarks (per face)"}, align_d = {"align dlib 150 (per face)"},
                          align_m = {"align arcface 112 (per face)"},
-                         emb_d = {"embed dlib (per face)"}, emb_m = {"embed mobilefacenet (per face)"};
+                         emb_d = {"embed dlib (per face)"},
+                         emb_m = {"embed mobilefacenet (per face)"},
+                         emb_d2 = {"embed dlib, batch 2 (per chip)"},
+                         emb_d8 = {"embed dlib, batch 8 (per chip)"};
+    static struct fl_image chips[8];
+    int n_chips = 0;
+    double bms[2][4] = {{0}}, bmb[2][4] = {{0}};
     struct fl_face_engine_config cfg = {"models", FL_NN_BACKEND_XNNPACK};
     struct fl_err e;
     struct fl_face_engine *eng;
@@ -201,7 +280,10 @@ int main(int argc, char **argv)
                 fl_face_embed_chip(w, &chip, FL_FACE_MODEL_DLIB, v, NULL);
                 add(&emb_d, t1);
                 add(&chip_emb, t0);
-                fl_image_free(&chip);
+                if (r == 0 && n_chips < 8)
+                    chips[n_chips++] = chip; /* kept for the batched calls below */
+                else
+                    fl_image_free(&chip);
                 t0 = now();
                 fl_face_chip(w, &img, &faces[k], FL_FACE_MODEL_MFN, &chip, NULL);
                 add(&align_m, t0);
@@ -216,6 +298,33 @@ int main(int argc, char **argv)
         fl_free(faces);
         fl_image_free(&img);
     }
+    if (n_chips > 0) {
+        /* fl_face_embed_chips as the service calls it: 2 chips (a face and
+         * its mirror image) and 8 (four faces); the batch executors are made
+         * by the first call, which is not timed. Interleaved rounds. */
+        static struct fl_image set[8];
+        static float v[8 * FL_FACE_MAX_DIM];
+        for (int i = 0; i < 8; i++)
+            set[i] = chips[i % n_chips];
+        fl_face_embed_chips(w, set, 2, FL_FACE_MODEL_DLIB, v, NULL);
+        fl_face_embed_chips(w, set, 8, FL_FACE_MODEL_DLIB, v, NULL);
+        for (int r = 0; r < EMB_ROUNDS; r++) {
+            struct stamp t0 = now();
+            fl_face_embed_chips(w, set, 2, FL_FACE_MODEL_DLIB, v, NULL);
+            add(&emb_d2, t0);
+            emb_d2.v[emb_d2.n - 1] /= 2;
+            emb_d2.wall[emb_d2.n - 1] /= 2;
+            t0 = now();
+            fl_face_embed_chips(w, set, 8, FL_FACE_MODEL_DLIB, v, NULL);
+            add(&emb_d8, t0);
+            emb_d8.v[emb_d8.n - 1] /= 8;
+            emb_d8.wall[emb_d8.n - 1] /= 8;
+        }
+    }
+    for (int i = 0; i < n_chips; i++)
+        fl_image_free(&chips[i]);
+    if (!embed_batches(bms, bmb))
+        return 1;
     printf("\none core, XNNPACK, %d images, %d faces, median of %d runs\n", n_files, n_faces, REPS);
     printf("  %-34s %8s %8s\n", "stage", "cpu ms", "wall ms");
     row(&decode);
@@ -224,14 +333,30 @@ int main(int argc, char **argv)
     row(&lm);
     row(&align_d);
     row(&emb_d);
+    row(&emb_d2);
+    row(&emb_d8);
     row(&chip_emb);
     row(&align_m);
     row(&emb_m);
     printf("  (mean image %.2f MP)\n", n_files ? n_pixels / 1e6 / n_files : 0);
+    printf("\nembedding nets alone by batch size: CPU ms per chip, median of %d interleaved "
+           "rounds;\nMB: heap one executor holds (packed weights, workspace, buffers)\n",
+           EMB_ROUNDS);
+    printf("  %-16s %7s %7s %7s %7s   %6s %6s %6s %6s\n", "net", "b=1", "b=2", "b=4", "b=8",
+           "MB b1", "b2", "b4", "b8");
+    for (int n = 0; n < 2; n++)
+        printf("  %-16s %7.2f %7.2f %7.2f %7.2f   %6.1f %6.1f %6.1f %6.1f\n",
+               n ? "MobileFaceNet" : "dlib ResNet", bms[n][0], bms[n][1], bms[n][2], bms[n][3],
+               bmb[n][0], bmb[n][1], bmb[n][2], bmb[n][3]);
     printf("@ours decode=%.3f detect=%.3f detect_vga=%.3f landmarks=%.3f align_dlib=%.3f "
-           "embed_dlib=%.3f align_embed_dlib=%.3f align_mfn=%.3f embed_mfn=%.3f faces=%d\n",
+           "embed_dlib=%.3f align_embed_dlib=%.3f align_mfn=%.3f embed_mfn=%.3f faces=%d "
+           "embed_dlib_call2=%.3f embed_dlib_call8=%.3f net_dlib_b1=%.3f net_dlib_b2=%.3f "
+           "net_dlib_b4=%.3f net_dlib_b8=%.3f net_mfn_b1=%.3f net_mfn_b2=%.3f net_mfn_b4=%.3f "
+           "net_mfn_b8=%.3f\n",
            median(&decode), median(&detect), median(&detect_vga), median(&lm), median(&align_d),
-           median(&emb_d), median(&chip_emb), median(&align_m), median(&emb_m), n_faces);
+           median(&emb_d), median(&chip_emb), median(&align_m), median(&emb_m), n_faces,
+           median(&emb_d2), median(&emb_d8), bms[0][0], bms[0][1], bms[0][2], bms[0][3], bms[1][0],
+           bms[1][1], bms[1][2], bms[1][3]);
     fl__mtcnn_exec_free(mx);
     fl__mtcnn_free(mt);
     fl_face_worker_free(w);

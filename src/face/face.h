@@ -125,5 +125,9 @@ enum fl_status fl_face_embed(struct fl_face_worker *w, const struct fl_image *im
 /* Embedding from a chip made by fl_face_chip() (re-indexing from retained crops). */
 enum fl_status fl_face_embed_chip(struct fl_face_worker *w, const struct fl_image *chip,
                                   enum fl_face_model m, float *out, struct fl_err *err);
+/* Embeddings of n chips of model m (n >= 1) into out[n * dim], row i from
+ * chips[i]; the same values fl_face_embed_chip() gives one at a time. */
+enum fl_status fl_face_embed_chips(struct fl_face_worker *w, const struct fl_image *chips, int n,
+                                   enum fl_face_model m, float *out, struct fl_err *err);
 
 #endif /* FL_FACE_H */

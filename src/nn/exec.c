@@ -6,6 +6,14 @@
  * do not match the flattened input), allocates every buffer and, for
  * XNNPACK, builds the runtimes. fl_nn_exec_run() then allocates nothing.
  *
+ * Batch: an executor runs `batch` independent items per run. Every buffer
+ * holds batch items back to back (item b of value v at b * n_elems[v]),
+ * shapes and n_elems stay per item. The reference backend runs each op once
+ * per item over that item's slice (fl__nn_ref_op_items), so batch N is N
+ * batch-1 runs by construction; XNNPACK gets N as the tensors' leading
+ * dimension and runs each operator once over all items (the point: every
+ * weight is read once per run, not once per item).
+ *
  * Buffers: the reference backend gives every value its own buffer (simple,
  * and the reference is for tests). The XNNPACK backend decides itself which
  * values need one (run_xnnpack.c); values internal to an XNNPACK runtime live
@@ -50,15 +58,43 @@ void fl_nn_exec_free(struct fl_nn_exec *e)
     fl_free(e);
 }
 
+float *fl__nn_exec_buf_alloc(const struct fl_nn_exec *e, int v)
+{
+    size_t n;
+    if (!fl_size_mul(e->n_elems[v], (size_t)e->batch, &n))
+        return NULL;
+    return fl__nn_buf_alloc(n);
+}
+
+void fl__nn_ref_op_items(const struct fl_nn_exec *e, int v)
+{
+    const struct fl__nn_ir *ir = &e->m->ir;
+    const struct fl__nn_op *op = &ir->ops[v];
+    const bool bin = op->b >= 0;
+    for (int i = 0; i < e->batch; i++) {
+        const size_t ii = (size_t)i;
+        fl__nn_ref_op(ir, op, e->buf[op->a] + ii * e->n_elems[op->a], e->shape[op->a],
+                      bin ? e->buf[op->b] + ii * e->n_elems[op->b] : NULL,
+                      bin ? e->shape[op->b] : NULL, e->buf[v] + ii * e->n_elems[v], e->shape[v]);
+    }
+}
+
 struct fl_nn_exec *fl_nn_exec_new(struct fl_nn_model *m, int in_h, int in_w,
                                   enum fl_nn_backend backend, int n_threads, struct fl_err *err)
+{
+    return fl_nn_exec_new_batch(m, 1, in_h, in_w, backend, n_threads, err);
+}
+
+struct fl_nn_exec *fl_nn_exec_new_batch(struct fl_nn_model *m, int batch, int in_h, int in_w,
+                                        enum fl_nn_backend backend, int n_threads,
+                                        struct fl_err *err)
 {
     struct fl_nn_exec *e = NULL;
     const struct fl__nn_ir *ir;
     enum fl_status rc;
     int n;
 
-    if (!m || in_h < 0 || in_w < 0 || n_threads < 1 ||
+    if (!m || batch < 1 || batch > FL_NN_MAX_BATCH || in_h < 0 || in_w < 0 || n_threads < 1 ||
         (backend != FL_NN_BACKEND_XNNPACK && backend != FL_NN_BACKEND_REF)) {
         fl_err_set(err, FL_ERR_INVALID_ARG, "nn: exec_new: bad arguments");
         return NULL;
@@ -71,6 +107,7 @@ struct fl_nn_exec *fl_nn_exec_new(struct fl_nn_model *m, int in_h, int in_w,
     fl_nn_model_ref(m);
     e->m = m;
     e->backend = backend;
+    e->batch = batch;
     e->n_threads = n_threads;
     e->shape = fl_calloc((size_t)n, sizeof(*e->shape));
     e->n_elems = fl_calloc((size_t)n, sizeof(*e->n_elems));
@@ -85,7 +122,7 @@ struct fl_nn_exec *fl_nn_exec_new(struct fl_nn_model *m, int in_h, int in_w,
 
     if (backend == FL_NN_BACKEND_REF) {
         for (int v = 0; v < n; v++) {
-            e->buf[v] = fl__nn_buf_alloc(e->n_elems[v]);
+            e->buf[v] = fl__nn_exec_buf_alloc(e, v);
             if (!e->buf[v])
                 goto nomem;
         }
@@ -102,6 +139,11 @@ fail:
     return NULL;
 }
 
+int fl_nn_exec_batch(const struct fl_nn_exec *e)
+{
+    return e->batch;
+}
+
 float *fl_nn_exec_input(struct fl_nn_exec *e)
 {
     return e->buf[e->m->ir.input];
@@ -113,11 +155,8 @@ enum fl_status fl_nn_exec_run(struct fl_nn_exec *e, struct fl_err *err)
     if (e->backend == FL_NN_BACKEND_XNNPACK)
         return fl__nn_xnn_run(e, err);
     for (int v = 0; v < ir->n_ops; v++) {
-        const struct fl__nn_op *op = &ir->ops[v];
-        if (op->type == FL__NN_OP_INPUT)
-            continue;
-        fl__nn_ref_op(ir, op, e->buf[op->a], e->shape[op->a], op->b >= 0 ? e->buf[op->b] : NULL,
-                      op->b >= 0 ? e->shape[op->b] : NULL, e->buf[v], e->shape[v]);
+        if (ir->ops[v].type != FL__NN_OP_INPUT)
+            fl__nn_ref_op_items(e, v);
     }
     return FL_OK;
 }

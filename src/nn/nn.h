@@ -14,9 +14,17 @@
  * every buffer and builds the backend runtime; fl_nn_exec_run() allocates
  * nothing.
  *
+ * Batches: the graph describes one item; an executor is planned for a batch
+ * of N items (fl_nn_exec_new_batch; fl_nn_exec_new is N = 1) and runs all N
+ * in one pass. Items are independent: every op works on each item alone (the
+ * FC flattens each item's h*w*c values, softmax and pooling stay within an
+ * item). Why: a face embedding net's ~22 MB of weights do not fit the L2
+ * cache, so at N = 1 every weight is fetched from L3/DRAM once per face;
+ * at N > 1 once per N faces.
+ *
  * Layout and conventions:
- *   - Activations are float32 NHWC with batch N = 1. Shapes are {h, w, c}.
- *     A vector (FC output) is {1, 1, c}.
+ *   - Activations are float32 NHWC, N items back to back in one buffer.
+ *     Shapes are per item, {h, w, c}. A vector (FC output) is {1, 1, c}.
  *   - Conv weights are OHWI ([cout][kh][kw][cin]), depthwise weights are
  *     [kh][kw][c*mult] (TFLite's layout without the leading 1), FC weights
  *     are [out][in] where `in` runs over the flattened NHWC input (h, w, c
@@ -161,20 +169,37 @@ enum fl_nn_backend {
 
 struct fl_nn_exec;
 
-/* Plan execution of m for an input of in_h x in_w (0, 0 = the declared
- * size). n_threads: intra-op threads (1 = the caller's thread only; the
- * reference backend always uses one). Holds a reference to m. Not
- * thread-safe: one executor per thread. NULL with FL_ERR_INVALID_ARG when the
- * graph cannot take that size, FL_ERR_NOMEM, or FL_ERR_INTERNAL if XNNPACK
- * refuses the plan. */
+/* Largest batch an executor takes. */
+#define FL_NN_MAX_BATCH 1024
+
+/* Plan execution of m for batches of `batch` items (1..FL_NN_MAX_BATCH), each
+ * an input of in_h x in_w (0, 0 = the declared size). n_threads: intra-op
+ * threads (1 = the caller's thread only; the reference backend always uses
+ * one). Holds a reference to m. Not thread-safe: one executor per thread.
+ * Memory: every planned buffer scales with batch (XNNPACK's packed weights
+ * do not). NULL with FL_ERR_INVALID_ARG for a bad batch or a size the graph
+ * cannot take, FL_ERR_NOMEM, or FL_ERR_INTERNAL if XNNPACK refuses the plan.
+ * Every run computes all `batch` items; fill unused ones with anything
+ * finite (their outputs are ignored, they cost the same time). */
+struct fl_nn_exec *fl_nn_exec_new_batch(struct fl_nn_model *m, int batch, int in_h, int in_w,
+                                        enum fl_nn_backend backend, int n_threads,
+                                        struct fl_err *err);
+/* fl_nn_exec_new_batch() with batch 1. */
 struct fl_nn_exec *fl_nn_exec_new(struct fl_nn_model *m, int in_h, int in_w,
                                   enum fl_nn_backend backend, int n_threads, struct fl_err *err);
+/* Free e (NULL is a no-op); drops its model reference. */
 void fl_nn_exec_free(struct fl_nn_exec *e);
-/* The input buffer (h*w*c floats, NHWC) to fill before each run. */
+/* The batch size e was planned for. */
+int fl_nn_exec_batch(const struct fl_nn_exec *e);
+/* The input buffer to fill before each run: batch * h*w*c floats, NHWC,
+ * item i at offset i * h*w*c. Borrowed for e's lifetime (never moves). */
 float *fl_nn_exec_input(struct fl_nn_exec *e);
+/* Run all items. FL_OK, or FL_ERR_INTERNAL if XNNPACK fails. Allocates
+ * nothing; one thread at a time per executor. */
 enum fl_status fl_nn_exec_run(struct fl_nn_exec *e, struct fl_err *err);
-/* Output i after a run; its shape into out_shape {h, w, c} when not NULL.
- * Borrowed until the next run or free. */
+/* Output i after a run: batch * (h*w*c) floats, item-major (item j at
+ * j * h*w*c); the per-item shape {h, w, c} into out_shape when not NULL.
+ * NULL for a bad i. Borrowed until the next run or free. */
 const float *fl_nn_exec_output(struct fl_nn_exec *e, int i, int out_shape[3]);
 
 #endif /* FL_NN_H */

@@ -162,10 +162,12 @@ struct fl__nn_xnn; /* run_xnnpack.c's per-executor state */
 struct fl_nn_exec {
     struct fl_nn_model *m; /* holds a reference */
     enum fl_nn_backend backend;
+    int batch; /* items per run, 1..FL_NN_MAX_BATCH */
     int n_threads;
-    int (*shape)[3];        /* owned; concrete shape per value */
-    size_t *n_elems;        /* owned; elements per value */
-    float **buf;            /* owned array; buf[v] owned (fl_free_aligned) or NULL if internal */
+    int (*shape)[3];        /* owned; concrete shape per value, per item */
+    size_t *n_elems;        /* owned; elements per value, per item */
+    float **buf;            /* owned array; buf[v] owned (fl_free_aligned), batch * n_elems[v]
+                               floats (item i at i * n_elems[v]), or NULL if internal */
     struct fl__nn_xnn *xnn; /* XNNPACK state, NULL for REF */
 };
 
@@ -177,7 +179,13 @@ enum fl_status fl__nn_xnn_plan(struct fl_nn_exec *e, struct fl_err *err);
 enum fl_status fl__nn_xnn_run(struct fl_nn_exec *e, struct fl_err *err);
 void fl__nn_xnn_free(struct fl_nn_exec *e);
 
-/* Allocate an executor buffer of n floats plus XNNPACK's slack, aligned. */
+/* Allocate an executor buffer of n floats plus XNNPACK's slack, aligned and
+ * zeroed. NULL on out-of-memory or size overflow. */
 float *fl__nn_buf_alloc(size_t n);
+/* The same for value v of e: batch * n_elems[v] floats. */
+float *fl__nn_exec_buf_alloc(const struct fl_nn_exec *e, int v);
+/* Run op v (not INPUT) of e with the reference kernel on every item of the
+ * batch, reading and writing e's buffers (all of them allocated). */
+void fl__nn_ref_op_items(const struct fl_nn_exec *e, int v);
 
 #endif /* FL_NN_INT_H */

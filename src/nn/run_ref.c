@@ -5,7 +5,8 @@
  * what the XNNPACK backend is tested against, and the XNNPACK backend's
  * fallback for what the 2022 XNNPACK snapshot refuses (1x1 pools). Each
  * kernel follows the conventions stated in nn.h literally:
- *   - NHWC, batch 1; value index (y*W + x)*C + c.
+ *   - NHWC, one item (exec.c runs each kernel once per batch item); value
+ *     index (y*W + x)*C + c.
  *   - conv weights OHWI; depthwise weights [kh][kw][cin*mult] with output
  *     channel ci*mult + m reading input channel ci (TFLite);
  *   - padding {top, left, bottom, right}; padded cells are zeros for convs,

@@ -21,6 +21,11 @@
  *      rest live in XNNPACK's workspace. Pointers never change, so each
  *      runtime is set up (xnn_setup_runtime) once, at plan time.
  *
+ * Batch: every activation tensor is [batch, h, w, c]; each XNNPACK operator
+ * runs once over all items (its GEMM rows span items), which is what lets a
+ * batch read each packed weight once per run instead of once per item.
+ * Fallback ops run per item (fl__nn_ref_op_items).
+ *
  * Lowering notes (checked against the reference in test_nn_xnn.c):
  *   - conv: filter [cout][kh][kw][cin] is XNNPACK's OHWI; depthwise filter
  *     [1][kh][kw][cin*mult] with depth_multiplier; channel ci*mult + m is
@@ -28,7 +33,8 @@
  *   - fused NONE/RELU/RELU6 become output_min/max; LEAKY, SIGMOID and TANH
  *     extra nodes on an internal value.
  *   - FC over an input of more than one pixel: a static reshape to
- *     [1, 1, 1, h*w*c] first (NHWC flattening order is memory order).
+ *     [batch, 1, 1, h*w*c] first (NHWC flattening order is memory order, and
+ *     items are contiguous, so each item flattens on its own row).
  *   - channel affine: multiply by a static [c] tensor, then add a static [c]
  *     tensor (numpy broadcasting).
  *   - pooling: XNNPACK's max pooling ignores padding and its average pooling
@@ -129,11 +135,11 @@ struct seg_build {
     uint32_t n_ext;
 };
 
-/* A 4D fp32 tensor value [1, h, w, c]. */
+/* A 4D fp32 tensor value [batch, h, w, c]. */
 static enum xnn_status def_act4(struct seg_build *b, const int s[3], uint32_t ext_id,
                                 uint32_t flags, uint32_t *out)
 {
-    size_t dims[4] = {1, (size_t)s[0], (size_t)s[1], (size_t)s[2]};
+    size_t dims[4] = {(size_t)b->e->batch, (size_t)s[0], (size_t)s[1], (size_t)s[2]};
     return xnn_define_tensor_value(b->sg, xnn_datatype_fp32, 4, dims, NULL, ext_id, flags, out);
 }
 
@@ -274,7 +280,7 @@ static enum xnn_status lower_op(struct seg_build *b, int v)
         size_t bdims[1] = {(size_t)op->n};
         uint32_t xin = x;
         if (si[0] * si[1] > 1) {
-            size_t flat[4] = {1, 1, 1, (size_t)op->n2};
+            size_t flat[4] = {(size_t)b->e->batch, 1, 1, (size_t)op->n2};
             st = xnn_define_tensor_value(b->sg, xnn_datatype_fp32, 4, flat, NULL,
                                          XNN_INVALID_VALUE_ID, 0, &xin);
             if (st == xnn_status_success)
@@ -469,7 +475,7 @@ enum fl_status fl__nn_xnn_plan(struct fl_nn_exec *e, struct fl_err *err)
                 need = true;
         }
         if (need) {
-            e->buf[v] = fl__nn_buf_alloc(e->n_elems[v]);
+            e->buf[v] = fl__nn_exec_buf_alloc(e, v);
             if (!e->buf[v])
                 goto nomem;
         }
@@ -530,7 +536,6 @@ out:
 
 enum fl_status fl__nn_xnn_run(struct fl_nn_exec *e, struct fl_err *err)
 {
-    const struct fl__nn_ir *ir = &e->m->ir;
     struct fl__nn_xnn *x = e->xnn;
     for (int i = 0; i < x->n_steps; i++) {
         int v = x->steps[i].op;
@@ -540,9 +545,7 @@ enum fl_status fl__nn_xnn_run(struct fl_nn_exec *e, struct fl_err *err)
                 return fl_err_set(err, FL_ERR_INTERNAL, "nn: XNNPACK run failed (status %d)",
                                   (int)st);
         } else {
-            const struct fl__nn_op *op = &ir->ops[v];
-            fl__nn_ref_op(ir, op, e->buf[op->a], e->shape[op->a], op->b >= 0 ? e->buf[op->b] : NULL,
-                          op->b >= 0 ? e->shape[op->b] : NULL, e->buf[v], e->shape[v]);
+            fl__nn_ref_op_items(e, v);
         }
     }
     return FL_OK;
