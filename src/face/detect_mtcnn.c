@@ -26,8 +26,31 @@
  * so every input tensor is [W][H][3] with tensor[x][y] = pixel(x, y), and
  * PNet's maps come back as [outW][outH][c] (golden/README.md §6).
  *
+ * Speed (docs/internals/face.md, "MTCNN: where the time goes"): at 640x480
+ * the three nets are ~85 % of the time and compute-bound (55-90 GFLOP/s in
+ * XNNPACK); what surrounds them is kept small without changing a bit of the
+ * result:
+ *   - Resampling is fused: one pass per pyramid level or crop reads the
+ *     pixels and writes the transposed, normalised net input, with
+ *     fl_img_resize_area's and fl_img_resize_bilinear's arithmetic step by
+ *     step (same taps, same float operations in the same order, same
+ *     rounding to bytes before normalising), so the nets see the very
+ *     inputs the straightforward image-then-copy path gives
+ *     (test_face_mtcnn_ref checks bit-equality end to end). The horizontal
+ *     pass keeps r, g, b in one SSE register; each lane does the scalar
+ *     sum's operations. No image, table or row buffer is allocated per call:
+ *     they are scratch in the executor, and the taps of each pyramid level
+ *     are cached with its PNet executor.
+ *   - RNet and ONet run REFINE_BATCH candidates per run (nn's batched
+ *     executors are bit-equal to batch 1); the remainder runs at batch 1.
+ *   - NMS compares with plain operators instead of libm fminf/fmaxf calls.
+ * What would make it much faster changes results: a larger min_face_px
+ * shrinks every pyramid level and the candidate counts (the face.md table
+ * gives time and recall per choice); the default stays at 20 px.
+ *
  * Threading: the models are immutable and shared; struct fl__mtcnn_exec
- * holds one thread's executors (PNet's per pyramid size, cached).
+ * holds one thread's executors (PNet's per pyramid size, cached), scratch
+ * and statistics.
  */
 #include "face/detect.h"
 #include "face/face_int.h"
