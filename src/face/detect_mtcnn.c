@@ -64,6 +64,7 @@
 
 #define PNET_CACHE 24 /* pyramid sizes kept per thread */
 #define REFINE_BATCH 8 /* RNet/ONet candidates per run (bench_layers: 1 to 8 saves ~5 %) */
+#define SCRATCH_KEEP (2u << 20) /* larger base / pad buffers are freed after a detection */
 
 struct fl__mtcnn {
     struct fl_nn_model *pnet, *rnet, *onet; /* owned references */
@@ -100,9 +101,12 @@ struct fl__mtcnn_exec {
     struct fl_nn_exec *rnet[2], *onet[2];
     struct pnet_slot pnet[PNET_CACHE];
     uint64_t clock;
-    /* Scratch reused across calls (grown, never shrunk): the pyramid's
-     * base level, the resampler's row buffers, a zero-padded crop, and taps
-     * for the image-sized axes and the crops. */
+    /* Scratch reused across calls, grown, not shrunk (except base and pad
+     * beyond SCRATCH_KEEP bytes: a face filling a large photo, or a small
+     * min face on one, must not pin tens of MB per worker; with the default
+     * parameters base is at most ~576 px a side): the pyramid's base level,
+     * the resampler's row buffers, a zero-padded crop, and taps for the
+     * image-sized axes and the crops. */
     uint8_t *base, *pad;
     size_t cap_base, cap_pad;
     float *rows, *acc;
@@ -872,6 +876,16 @@ enum fl_status fl__mtcnn_detect(struct fl__mtcnn_exec *x, const struct fl_image 
         rc = refine(x, img, p, true, &c, err);
     x->stats.ns[2] += cpu_ns() - t0;
     x->stats.n_detect++;
+    if (x->cap_pad > SCRATCH_KEEP) {
+        fl_free(x->pad);
+        x->pad = NULL;
+        x->cap_pad = 0;
+    }
+    if (x->cap_base > SCRATCH_KEEP) {
+        fl_free(x->base);
+        x->base = NULL;
+        x->cap_base = 0;
+    }
     if (rc == FL_OK && c.n) {
         dets = fl_calloc((size_t)c.n, sizeof(*dets));
         if (!dets)

@@ -314,6 +314,37 @@ static void test_border_crops_bit_equal(void)
     fl_image_free(&cut);
 }
 
+/* Past the executor's scratch limit (SCRATCH_KEEP, 2 MB), where the base
+ * level and the padded crop buffer are freed after each detection: faces
+ * cut by the border, upscaled x8 (crops of ~900 px leaving the image), and
+ * a 1100x730 photo searched down to 12 px (a 2.4 MB base level); each twice,
+ * so the second detection runs on freshly grown scratch. */
+static void test_large_scratch_bit_equal(void)
+{
+    char path[1024];
+    struct fl_image img = {0}, cut = {0}, big = {0};
+    struct fl__mtcnn_params p;
+    if (!g_x)
+        T_SKIP("models absent");
+    if (!t_shared("data/detect/boxes/2008_002506.jpg", path, sizeof(path)))
+        T_SKIP("../shared/data absent");
+    T_REQUIRE(load_image(path, &img));
+    T_REQUIRE(fl_img_crop_pad(&img, 170, 120, 300, 200, 300, 200, 0, 0, &cut, NULL) == FL_OK);
+    T_REQUIRE(fl_img_resize_bilinear(&cut, 2400, 1600, &big, NULL) == FL_OK);
+    fl__mtcnn_params_default(&big, &p);
+    T_CHECK(compare("cut x8", &big, &p) > 0);
+    compare("cut x8, again", &big, &p);
+    fl_image_free(&big);
+    T_REQUIRE(fl_img_resize_area(&img, 1100, 730, &big, NULL) == FL_OK);
+    fl__mtcnn_params_default(&big, &p);
+    p.min_face_px = 12;
+    T_CHECK(compare("1100x730, min face 12", &big, &p) > 0);
+    compare("1100x730, min face 12, again", &big, &p);
+    fl_image_free(&img);
+    fl_image_free(&cut);
+    fl_image_free(&big);
+}
+
 int main(int argc, char **argv)
 {
     char dir[1024];
@@ -339,6 +370,7 @@ int main(int argc, char **argv)
     }
     T_RUN(test_photos_bit_equal);
     T_RUN(test_border_crops_bit_equal);
+    T_RUN(test_large_scratch_bit_equal);
     fl__mtcnn_exec_free(g_x);
     fl__mtcnn_free(g_m);
     for (int i = 0; i < 3; i++)
