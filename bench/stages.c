@@ -4,8 +4,8 @@
  *
  * Stages: decode (JPEG/PNG to RGB), detect (MTCNN over the whole image, per
  * image; at 640x480 also split into its PNet pyramid, RNet and ONet stages,
- * resampling and NMS included, with the candidates each saw), landmarks (face-api landmark68 per face), align (the 150 px dlib
- * chip and the 112 px ArcFace chip, per face), embed (dlib ResNet and
+ * resampling and NMS included, with the candidates each saw), landmarks (face-api landmark68 per
+ * face), align (the 150 px dlib chip and the 112 px ArcFace chip, per face), embed (dlib ResNet and
  * MobileFaceNet, per face). Each is timed over several repetitions and the
  * median is printed.
  *
@@ -192,8 +192,8 @@ int main(int argc, char **argv)
     int n_files = argc > 1 ? argc - 1 : (int)(sizeof(defaults) / sizeof(defaults[0]));
     static struct series decode = {"decode (per image)"}, detect = {"detect, MTCNN (per image)"},
                          detect_vga = {"detect, MTCNN 640x480 (per image)"},
-                         pnet_vga = {"  of which PNet pyramid"},
-                         rnet_vga = {"  of which RNet"}, onet_vga = {"  of which ONet"},
+                         pnet_vga = {"  of which PNet pyramid"}, rnet_vga = {"  of which RNet"},
+                         onet_vga = {"  of which ONet"},
                          chip_emb = {"align + embed dlib (per face)"},
                          lm = {"landmarks (per face)"}, align_d = {"align dlib 150 (per face)"},
                          align_m = {"align arcface 112 (per face)"},
@@ -382,10 +382,10 @@ int main(int argc, char **argv)
            "net_dlib_b4=%.3f net_dlib_b8=%.3f net_mfn_b1=%.3f net_mfn_b2=%.3f net_mfn_b4=%.3f "
            "net_mfn_b8=%.3f\n",
            median(&decode), median(&detect), median(&detect_vga), median(&pnet_vga),
-           median(&rnet_vga), median(&onet_vga), median(&lm), median(&align_d),
-           median(&emb_d), median(&chip_emb), median(&align_m), median(&emb_m), n_faces,
-           median(&emb_d2), median(&emb_d8), bms[0][0], bms[0][1], bms[0][2], bms[0][3], bms[1][0],
-           bms[1][1], bms[1][2], bms[1][3]);
+           median(&rnet_vga), median(&onet_vga), median(&lm), median(&align_d), median(&emb_d),
+           median(&chip_emb), median(&align_m), median(&emb_m), n_faces, median(&emb_d2),
+           median(&emb_d8), bms[0][0], bms[0][1], bms[0][2], bms[0][3], bms[1][0], bms[1][1],
+           bms[1][2], bms[1][3]);
     fl__mtcnn_exec_free(mx);
     fl__mtcnn_free(mt);
     fl_face_worker_free(w);

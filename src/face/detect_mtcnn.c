@@ -62,8 +62,8 @@
 #include <string.h>
 #include <time.h>
 
-#define PNET_CACHE 24 /* pyramid sizes kept per thread */
-#define REFINE_BATCH 8 /* RNet/ONet candidates per run (bench_layers: 1 to 8 saves ~5 %) */
+#define PNET_CACHE   24         /* pyramid sizes kept per thread */
+#define REFINE_BATCH 8          /* RNet/ONet candidates per run (bench_layers: 1 to 8 saves ~5 %) */
 #define SCRATCH_KEEP (2u << 20) /* larger base / pad buffers are freed after a detection */
 
 struct fl__mtcnn {
@@ -94,7 +94,7 @@ struct pnet_slot {
 };
 
 struct fl__mtcnn_exec {
-    struct fl__mtcnn *m;            /* borrowed */
+    struct fl__mtcnn *m; /* borrowed */
     enum fl_nn_backend backend;
     /* RNet's and ONet's executors: [0] batch 1, [1] REFINE_BATCH (made on
      * first use); owned */
@@ -265,8 +265,8 @@ static enum fl_status rows_reserve(struct fl__mtcnn_exec *x, int out_w, struct f
  * stride dst_stride) when dst is not NULL and, normalised and transposed,
  * to the net input in when in is not NULL: one pass, no image in between.
  * rows, acc: scratch from rows_reserve(). */
-static void area_resample(const uint8_t *src, size_t stride, const struct area_taps *tx,
-                          int out_w, const struct area_taps *ty, int out_h, float *restrict rows,
+static void area_resample(const uint8_t *src, size_t stride, const struct area_taps *tx, int out_w,
+                          const struct area_taps *ty, int out_h, float *restrict rows,
                           float *restrict acc, uint8_t *dst, size_t dst_stride, float *in)
 {
     size_t n3 = ((size_t)out_w * 3 + 3) & ~(size_t)3;
@@ -324,8 +324,8 @@ static void area_resample(const uint8_t *src, size_t stride, const struct area_t
 
 /* Bilinear resample of src through tx, ty (fl_img_resize_bilinear's
  * arithmetic), normalised and transposed into in. */
-static void lerp_resample(const uint8_t *src, size_t stride, const struct lerp_taps *tx,
-                          int out_w, const struct lerp_taps *ty, int out_h, float *in)
+static void lerp_resample(const uint8_t *src, size_t stride, const struct lerp_taps *tx, int out_w,
+                          const struct lerp_taps *ty, int out_h, float *in)
 {
     for (int y = 0; y < out_h; y++) {
         const uint8_t *r0 = src + (size_t)ty->i0[y] * stride;
@@ -850,8 +850,8 @@ void fl__mtcnn_params_default(const struct fl_image *img, struct fl__mtcnn_param
 }
 
 enum fl_status fl__mtcnn_detect(struct fl__mtcnn_exec *x, const struct fl_image *img,
-                                const struct fl__mtcnn_params *p, struct fl__det **out,
-                                int *n_out, struct fl_err *err)
+                                const struct fl__mtcnn_params *p, struct fl__det **out, int *n_out,
+                                struct fl_err *err)
 {
     struct cands c = {0};
     struct fl__det *dets = NULL;
