@@ -127,6 +127,17 @@ int main(int argc, char **argv)
         ns = time_model(m, nets[i].h, nets[i].w, 30, 1);
         printf("  %-50s %9.1f %9.3f %9.1f\n", nets[i].name, macs / 1e6, ns / 1e6,
                ns > 0 ? 2 * macs / ns : 0);
+        if (nets[i].net == FL__FACE_NET_RNET || nets[i].net == FL__FACE_NET_ONET) {
+            /* MTCNN's refinement runs its candidates in batches */
+            static const int bs[] = {8, 16, 32, 64, 128};
+            for (size_t j = 0; j < sizeof(bs) / sizeof(bs[0]); j++) {
+                char label[64];
+                double nsb = time_model(m, 0, 0, 20, bs[j]);
+                snprintf(label, sizeof(label), "  the same, batch %d (ms per item)", bs[j]);
+                printf("  %-50s %9s %9.3f %9.1f\n", label, "", nsb / 1e6,
+                       nsb > 0 ? 2 * macs / nsb : 0);
+            }
+        }
         if (nets[i].net == FL__FACE_NET_DLIB || nets[i].net == FL__FACE_NET_MFN) {
             /* the embedding nets per item in batches (fl_face_embed_chips) */
             for (int b = 2; b <= 8; b *= 2) {
