@@ -200,7 +200,8 @@ int main(int argc, char **argv)
                          emb_d = {"embed dlib (per face)"},
                          emb_m = {"embed mobilefacenet (per face)"},
                          emb_d2 = {"embed dlib, batch 2 (per chip)"},
-                         emb_d8 = {"embed dlib, batch 8 (per chip)"};
+                         emb_d8 = {"embed dlib, batch 8 (per chip)"},
+                         emb_f = {"embed fused, default (per face)"};
     static struct fl_image chips[8];
     int n_chips = 0;
     double bms[2][4] = {{0}}, bmb[2][4] = {{0}};
@@ -313,6 +314,9 @@ int main(int argc, char **argv)
                 fl_face_embed_chip(w, &chip, FL_FACE_MODEL_MFN, v, NULL);
                 add(&emb_m, t0);
                 fl_image_free(&chip);
+                t0 = now();
+                fl_face_embed(w, &img, &faces[k], FL_FACE_MODEL_FUSED, v, NULL);
+                add(&emb_f, t0);
             }
         }
         printf("%-40s %4dx%-4d %2d faces\n", files[i], img.w, img.h, nf);
@@ -365,6 +369,7 @@ int main(int argc, char **argv)
     row(&chip_emb);
     row(&align_m);
     row(&emb_m);
+    row(&emb_f);
     printf("  (mean image %.2f MP)\n", n_files ? n_pixels / 1e6 / n_files : 0);
     printf("\nembedding nets alone by batch size: CPU ms per chip, median of %d interleaved "
            "rounds;\nMB: heap one executor holds (packed weights, workspace, buffers)\n",
@@ -380,12 +385,12 @@ int main(int argc, char **argv)
            "embed_dlib=%.3f align_embed_dlib=%.3f align_mfn=%.3f embed_mfn=%.3f faces=%d "
            "embed_dlib_call2=%.3f embed_dlib_call8=%.3f net_dlib_b1=%.3f net_dlib_b2=%.3f "
            "net_dlib_b4=%.3f net_dlib_b8=%.3f net_mfn_b1=%.3f net_mfn_b2=%.3f net_mfn_b4=%.3f "
-           "net_mfn_b8=%.3f\n",
+           "net_mfn_b8=%.3f embed_fused=%.3f\n",
            median(&decode), median(&detect), median(&detect_vga), median(&pnet_vga),
            median(&rnet_vga), median(&onet_vga), median(&lm), median(&align_d), median(&emb_d),
            median(&chip_emb), median(&align_m), median(&emb_m), n_faces, median(&emb_d2),
            median(&emb_d8), bms[0][0], bms[0][1], bms[0][2], bms[0][3], bms[1][0], bms[1][1],
-           bms[1][2], bms[1][3]);
+           bms[1][2], bms[1][3], median(&emb_f));
     fl__mtcnn_exec_free(mx);
     fl__mtcnn_free(mt);
     fl_face_worker_free(w);
