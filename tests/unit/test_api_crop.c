@@ -64,7 +64,8 @@ static double cosine(const float *a, const float *b, int n)
 
 static void test_crop_layout_landmarks_and_embeddings(void)
 {
-    double worst_lm = 0, worst_dlib = 0, worst_mfn_cos = 1, lm_err[64], median;
+    double worst_lm = 0, worst_dlib = 0, worst_mfn_cos = 1, worst_fused_cos = 1, lm_err[64],
+           median;
     int n_faces = 0, n_lm = 0;
     if (!g_w)
         T_SKIP("models absent");
@@ -133,6 +134,10 @@ static void test_crop_layout_landmarks_and_embeddings(void)
             T_REQUIRE(fl_face_embed(g_w, &img, &faces[i], FL_FACE_MODEL_MFN, e0, NULL) == FL_OK);
             T_REQUIRE(fl__api_crop_embed(g_w, blob, len, FL_FACE_MODEL_MFN, e1, NULL) == FL_OK);
             worst_mfn_cos = fmin(worst_mfn_cos, cosine(e0, e1, 192));
+            /* and the fused default, which re-indexing from crops produces too */
+            T_REQUIRE(fl_face_embed(g_w, &img, &faces[i], FL_FACE_MODEL_FUSED, e0, NULL) == FL_OK);
+            T_REQUIRE(fl__api_crop_embed(g_w, blob, len, FL_FACE_MODEL_FUSED, e1, NULL) == FL_OK);
+            worst_fused_cos = fmin(worst_fused_cos, cosine(e0, e1, 320));
             fl_free(blob);
         }
         fl_free(faces);
@@ -141,8 +146,8 @@ static void test_crop_layout_landmarks_and_embeddings(void)
     qsort(lm_err, (size_t)n_lm, sizeof(double), cmp_double);
     median = n_lm ? lm_err[n_lm / 2] : 1e9;
     printf("# %d faces: mean landmark error on re-detection median %.4f, worst %.4f IOD; "
-           "dlib |photo - crop| <= %.4f; mfn cos >= %.4f\n",
-           n_faces, median, worst_lm, worst_dlib, worst_mfn_cos);
+           "dlib |photo - crop| <= %.4f; mfn cos >= %.4f; fused cos >= %.4f\n",
+           n_faces, median, worst_lm, worst_dlib, worst_mfn_cos, worst_fused_cos);
     T_CHECK(n_faces >= 10);
     /* Re-detecting on the crop moves the detector box, and the landmark net
      * follows its box: measured median 0.03, worst 0.18 IOD on these 22
@@ -154,6 +159,9 @@ static void test_crop_layout_landmarks_and_embeddings(void)
      * a small fraction of it; MobileFaceNet's pairs match at cosine ~0.5 */
     T_CHECK(worst_dlib < 0.15);
     T_CHECK(worst_mfn_cos > 0.95);
+    /* fused: Similarity 99 is at distance (1 - cos) 0.108; re-embedding must
+     * move a face by less than a tenth of that (measured: 0.0006) */
+    T_CHECK(worst_fused_cos > 1 - 0.0108);
 }
 
 static void test_crop_open_rejects_garbage(void)
