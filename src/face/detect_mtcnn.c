@@ -166,41 +166,17 @@ static void lerp_taps_free(struct lerp_taps *t)
     memset(t, 0, sizeof(*t));
 }
 
-/* Area taps from in to out samples: the same weights, in the same float
- * arithmetic, as fl_img_resize_area (OpenCV's INTER_AREA when shrinking), so
- * the fused resampler below gives its bytes exactly. Reuses t's arrays. */
+/* Area taps from in to out samples: img's own (fl_img_area_taps, what
+ * fl_img_resize_area uses), so the fused resampler below gives its bytes
+ * exactly. Reuses t's arrays. */
 static enum fl_status area_taps_make(int in, int out, struct area_taps *t, struct fl_err *err)
 {
-    double scale = (double)in / (double)out;
-    size_t cap = (size_t)in + 2 * (size_t)out + 2; /* each output touches <= ceil(scale)+1 */
-    int n = 0;
     t->first = scratch(t->first, &t->cap_first, (size_t)out, sizeof(int));
     t->off = scratch(t->off, &t->cap_off, (size_t)out + 1, sizeof(int));
-    t->w = scratch(t->w, &t->cap_w, cap, sizeof(float));
+    t->w = scratch(t->w, &t->cap_w, fl_img_area_taps_cap(in, out), sizeof(float));
     if (!t->first || !t->off || !t->w)
         return fl_err_set(err, FL_ERR_NOMEM, "out of memory in MTCNN");
-    for (int i = 0; i < out; i++) {
-        double a = i * scale, b = (i + 1) * scale, sum = 0.0;
-        int j0 = (int)floor(a), j1 = (int)ceil(b);
-        if (j1 > in)
-            j1 = in;
-        if (j0 > in - 1)
-            j0 = in - 1;
-        if (j1 <= j0)
-            j1 = j0 + 1;
-        t->first[i] = j0;
-        t->off[i] = n;
-        for (int j = j0; j < j1; j++) {
-            double lo = FL_MAX(a, (double)j), hi = FL_MIN(b, (double)(j + 1));
-            double wgt = hi > lo ? hi - lo : 0.0;
-            FL_ASSERT((size_t)n < cap);
-            t->w[n++] = (float)wgt;
-            sum += wgt;
-        }
-        for (int k = t->off[i]; k < n; k++)
-            t->w[k] = sum > 0.0 ? (float)(t->w[k] / sum) : 1.0f / (float)(n - t->off[i]);
-    }
-    t->off[out] = n;
+    fl_img_area_taps(in, out, t->first, t->off, t->w);
     return FL_OK;
 }
 

@@ -154,6 +154,14 @@ enum fl_status fl_img_crop_square(const struct fl_image *src, int x, int y, int 
 enum fl_status fl_img_resize_bilinear(const struct fl_image *src, int out_w, int out_h,
                                       struct fl_image *out, struct fl_err *err);
 
+/* The box-filter (area) taps fl_img_resize_area uses along one axis, from in
+ * to out samples, for resamplers that must give its bytes exactly (MTCNN's
+ * fused pyramid): output i = sum of w[k] * src[first[i] + k - off[i]] for k
+ * in off[i] .. off[i+1]-1. The caller provides first (out ints), off (out+1
+ * ints) and w (fl_img_area_taps_cap(in, out) floats). */
+size_t fl_img_area_taps_cap(int in, int out);
+void fl_img_area_taps(int in, int out, int *first, int *off, float *w);
+
 /* Area (box) resize: each output pixel is the mean of the source area it
  * covers, partial pixels weighted by coverage (OpenCV INTER_AREA for
  * shrinking). For upscaling it degrades to nearest-ish boxes; use bilinear. */

@@ -202,19 +202,16 @@ static void box_free(struct taps_box *t)
     fl_free(t->w);
 }
 
-static enum fl_status box_make(int in, int out, struct taps_box *t, struct fl_err *err)
+size_t fl_img_area_taps_cap(int in, int out)
+{
+    return (size_t)in + 2 * (size_t)out + 2; /* each output touches <= ceil(scale)+1 */
+}
+
+void fl_img_area_taps(int in, int out, int *first, int *off, float *w)
 {
     double scale = (double)in / (double)out;
-    size_t cap = (size_t)in + 2 * (size_t)out + 2; /* each output touches <= ceil(scale)+1 */
+    size_t cap = fl_img_area_taps_cap(in, out);
     int n = 0;
-
-    t->first = fl_malloc(sizeof(int) * (size_t)out);
-    t->off = fl_malloc(sizeof(int) * ((size_t)out + 1));
-    t->w = fl_malloc(sizeof(float) * cap);
-    if (!t->first || !t->off || !t->w) {
-        box_free(t);
-        return fl_err_set(err, FL_ERR_NOMEM, "resize: out of memory");
-    }
     for (int i = 0; i < out; i++) {
         double a = i * scale, b = (i + 1) * scale, sum = 0.0;
         int j0 = (int)floor(a), j1 = (int)ceil(b);
@@ -224,19 +221,31 @@ static enum fl_status box_make(int in, int out, struct taps_box *t, struct fl_er
             j0 = in - 1;
         if (j1 <= j0)
             j1 = j0 + 1;
-        t->first[i] = j0;
-        t->off[i] = n;
+        first[i] = j0;
+        off[i] = n;
         for (int j = j0; j < j1; j++) {
             double lo = FL_MAX(a, (double)j), hi = FL_MIN(b, (double)(j + 1));
             double wgt = hi > lo ? hi - lo : 0.0;
             FL_ASSERT((size_t)n < cap);
-            t->w[n++] = (float)wgt;
+            w[n++] = (float)wgt;
             sum += wgt;
         }
-        for (int k = t->off[i]; k < n; k++)
-            t->w[k] = sum > 0.0 ? (float)(t->w[k] / sum) : 1.0f / (float)(n - t->off[i]);
+        for (int k = off[i]; k < n; k++)
+            w[k] = sum > 0.0 ? (float)(w[k] / sum) : 1.0f / (float)(n - off[i]);
     }
-    t->off[out] = n;
+    off[out] = n;
+}
+
+static enum fl_status box_make(int in, int out, struct taps_box *t, struct fl_err *err)
+{
+    t->first = fl_malloc(sizeof(int) * (size_t)out);
+    t->off = fl_malloc(sizeof(int) * ((size_t)out + 1));
+    t->w = fl_malloc(sizeof(float) * fl_img_area_taps_cap(in, out));
+    if (!t->first || !t->off || !t->w) {
+        box_free(t);
+        return fl_err_set(err, FL_ERR_NOMEM, "resize: out of memory");
+    }
+    fl_img_area_taps(in, out, t->first, t->off, t->w);
     return FL_OK;
 }
 

@@ -1195,17 +1195,12 @@ static enum fl_status user_set_status(struct sq_store *s, const char *collection
     return exec_stmt(s, q, "set user status", err);
 }
 
-/* Insert one face (and its crop) inside the open write transaction. */
-static enum fl_status face_insert(struct sq_store *s, const char *collection,
-                                  const struct fl_store_face *f, double created, int64_t *out_key,
-                                  struct fl_err *err)
+/* Bind a face's columns ?1..?12 as S_FACE_INSERT and S_IMP_FACE_PUT share
+ * them: ?1 = first (the collection, or the staged import's id), then FaceId,
+ * ImageId, ExternalImageId, UserId, the box, confidence, model version, dim. */
+static void bind_face_cols(sqlite3_stmt *q, const char *first, const struct fl_store_face *f)
 {
-    sqlite3_stmt *q = stmt(s, S_FACE_INSERT);
-    void *tmp = NULL;
-    enum fl_status rc;
-    int src;
-
-    bind_text(q, 1, collection);
+    bind_text(q, 1, first);
     bind_text(q, 2, f->face_id);
     bind_text(q, 3, f->image_id);
     bind_text(q, 4, f->external_image_id);
@@ -1217,6 +1212,19 @@ static enum fl_status face_insert(struct sq_store *s, const char *collection,
     sqlite3_bind_double(q, 10, f->confidence);
     bind_text(q, 11, f->model_version);
     sqlite3_bind_int64(q, 12, f->dim);
+}
+
+/* Insert one face (and its crop) inside the open write transaction. */
+static enum fl_status face_insert(struct sq_store *s, const char *collection,
+                                  const struct fl_store_face *f, double created, int64_t *out_key,
+                                  struct fl_err *err)
+{
+    sqlite3_stmt *q = stmt(s, S_FACE_INSERT);
+    void *tmp = NULL;
+    enum fl_status rc;
+    int src;
+
+    bind_face_cols(q, collection, f);
     src = bind_floats(q, 13, f->embedding, f->dim, &tmp);
     sqlite3_bind_double(q, 14, created);
     if (src != SQLITE_OK) {
@@ -2499,18 +2507,7 @@ static enum fl_status sq_import_get(struct fl_store *st, const char *id, struct 
 static int bind_staged_face(sqlite3_stmt *q, const char *id, const struct fl_store_face *f,
                             void **tmp)
 {
-    bind_text(q, 1, id);
-    bind_text(q, 2, f->face_id);
-    bind_text(q, 3, f->image_id);
-    bind_text(q, 4, f->external_image_id);
-    bind_text(q, 5, f->user_id);
-    sqlite3_bind_double(q, 6, f->bbox.left);
-    sqlite3_bind_double(q, 7, f->bbox.top);
-    sqlite3_bind_double(q, 8, f->bbox.width);
-    sqlite3_bind_double(q, 9, f->bbox.height);
-    sqlite3_bind_double(q, 10, f->confidence);
-    bind_text(q, 11, f->model_version);
-    sqlite3_bind_int64(q, 12, f->dim);
+    bind_face_cols(q, id, f);
     if (f->crop)
         sqlite3_bind_blob(q, 14, f->crop, (int)f->crop_len, SQLITE_STATIC);
     else
