@@ -110,7 +110,8 @@ struct fl_service {
     bool *store_busy;
     int n_stores;
     bool opened;             /* fl_service_open() finished: close saves index snapshots */
-    int n_snapshots_loaded;  /* collections whose index came from a snapshot at open */
+    int n_snapshots_loaded;   /* collections whose index came from a snapshot at open */
+    int n_snapshots_repaired; /* of those, how many needed rows fixed */
     /* collections, changed only under the exclusive lock */
     struct fl__api_coll *colls;
     /* the face engine, loaded on the first image operation (engine_mu), and
@@ -210,21 +211,32 @@ struct fl_index *fl__api_snapshot_load(struct fl_service *svc, const char *coll_
                                        const struct fl__api_model *m, uint64_t gen);
 enum fl_status fl__api_snapshot_verify(struct fl_index *ix, int64_t key, const float *embedding,
                                        uint32_t dim);
+/* Make ix agree with the store's faces of collection id (dim floats each):
+ * a row ix holds with the same vector is kept, any other added or replaced,
+ * and what ix holds beyond the store's rows removed; keys (empty on entry)
+ * gets every row's FaceId. *n_fixed: rows added, replaced or removed (0: ix
+ * already matched). On error ix and keys are partly updated: drop them. */
+enum fl_status fl__api_index_reconcile(struct fl_store *st, const char *id, uint32_t dim,
+                                       struct fl_index *ix, struct fl__api_keymap *keys,
+                                       size_t *n_fixed, struct fl_err *err);
 
 /* A store transaction that changes a whole collection (reindex.c's commit,
  * a staged import's commit); FL_OK means committed. */
 typedef enum fl_status (*fl__api_switch_fn)(struct fl_store *st, void *ud, struct fl_err *err);
 /* Switch collection id atomically to what commit(st, ud) writes in one store
- * transaction, with model m: make an empty index (and the in-memory
- * collection, when absent: the commit creates it), run the commit, rebuild
- * the index and key map from the store and swap them in. Caller holds the
+ * transaction, with model m: take `prebuilt` (an index of model m made ahead
+ * of the switch, owned from here on, even on failure) or an empty index (and
+ * the in-memory collection, when absent: the commit creates it), run the
+ * commit, reconcile the index with the store (fl__api_index_reconcile: with
+ * a good prebuilt index only what changed meanwhile is touched) and swap it
+ * and the key map in. Caller holds the
  * EXCLUSIVE service lock, so no call sees a half-switched collection. A
  * failure before or in the commit changes nothing; a failed rebuild after it
  * drops the collection from memory (a reopen reloads it) and says so.
  * reindex.c. */
 enum fl_status fl__api_coll_switch(struct fl_service *svc, struct fl_store *st, const char *id,
-                                   const struct fl__api_model *m, fl__api_switch_fn commit,
-                                   void *ud, struct fl_err *err);
+                                   const struct fl__api_model *m, struct fl_index *prebuilt,
+                                   fl__api_switch_fn commit, void *ud, struct fl_err *err);
 
 /* String member or NULL (absent or JSON null). Borrowed from req. */
 const char *fl__api_get_str(const json_t *req, const char *name);

@@ -1653,7 +1653,7 @@ FL__API_HANDLER(fl__api_op_commit_import)
         u.a = &ctx->arena;
         /* the whole switch under the exclusive lock this handler holds: the
          * store commit is one transaction, the index is rebuilt from it */
-        rc = fl__api_coll_switch(ctx->svc, ctx->st, imp.collection, m, commit_fn, &u, err);
+        rc = fl__api_coll_switch(ctx->svc, ctx->st, imp.collection, m, NULL, commit_fn, &u, err);
         if (rc != FL_OK)
             return rc;
         imp = u.out;
@@ -1664,7 +1664,7 @@ FL__API_HANDLER(fl__api_op_commit_import)
         struct fl_store_collection sc;
         rc = fl_store_collection_get(ctx->st, imp.collection, &ctx->arena, &sc, err);
         if (rc == FL_OK)
-            rc = fl__api_coll_switch(ctx->svc, ctx->st, imp.collection, m, reload_fn, NULL, err);
+            rc = fl__api_coll_switch(ctx->svc, ctx->st, imp.collection, m, NULL, reload_fn, NULL, err);
         if (rc != FL_OK && rc != FL_ERR_NOT_FOUND)
             return rc;
     }

@@ -103,6 +103,7 @@ static void marker_remove(const struct fl_service *svc, const char *id)
 struct run {
     struct fl__api_job *job;
     struct fl_store *scan_st, *write_st;
+    struct fl_index *ix; /* the new model's index, built as faces are staged (NULL: none) */
     struct fl_store_embedding items[BATCH];
     float vecs[BATCH][FL_FACE_MAX_DIM];
     size_t n_items;
@@ -140,6 +141,16 @@ static enum fl_status flush(struct run *r)
                                 &r->err);
     if (rc != FL_OK)
         return rc;
+    if (r->ix) {
+        /* a failure here only costs the head start: the switch adds what is missing */
+        for (size_t i = 0; i < r->n_items; i++)
+            if (fl_index_add(r->ix, (uint64_t)r->items[i].key, r->items[i].embedding, NULL) !=
+                FL_OK) {
+                fl_index_free(r->ix);
+                r->ix = NULL;
+                break;
+            }
+    }
     r->done += r->n_items;
     r->n_items = 0;
     progress(r, "running");
@@ -204,41 +215,24 @@ static enum fl_status stage_pass(struct run *r, bool count_first)
     return rc;
 }
 
-struct swap_ud {
-    struct fl_index *ix;
-    struct fl__api_keymap *keys;
-    uint32_t dim;
-};
-
-static enum fl_status swap_scan(void *ud, int64_t key, const char *face_id, const float *embedding,
-                                uint32_t dim)
-{
-    struct swap_ud *u = ud;
-    enum fl_status rc;
-    if (dim != u->dim)
-        return FL_ERR_CORRUPT;
-    rc = fl_index_add(u->ix, (uint64_t)key, embedding, NULL);
-    if (rc != FL_OK)
-        return rc;
-    return fl__api_keymap_put(u->keys, key, face_id, NULL);
-}
-
 enum fl_status fl__api_coll_switch(struct fl_service *svc, struct fl_store *st, const char *id,
-                                   const struct fl__api_model *m, fl__api_switch_fn commit,
-                                   void *ud, struct fl_err *err)
+                                   const struct fl__api_model *m, struct fl_index *prebuilt,
+                                   fl__api_switch_fn commit, void *ud, struct fl_err *err)
 {
     struct fl__api_coll *c = fl__api_coll_find(svc, id);
     struct fl__api_keymap keys;
-    struct swap_ud u;
+    struct fl_index *ix = prebuilt;
+    size_t n_fixed = 0;
     bool added = false;
     enum fl_status rc;
 
     fl__api_keymap_init(&keys);
-    /* the new in-memory state is built from the committed store below; make
-     * the index (and the collection, when the commit creates it) first so a
-     * failure there changes nothing */
-    u.ix = fl_index_new(m->dim, m->metric, err);
-    if (!u.ix) {
+    /* the new in-memory state is reconciled with the committed store below;
+     * make the index (and the collection, when the commit creates it) first
+     * so a failure there changes nothing */
+    if (!ix)
+        ix = fl_index_new(m->dim, m->metric, err);
+    if (!ix) {
         rc = err ? err->code : FL_ERR_NOMEM;
         goto out;
     }
@@ -254,9 +248,7 @@ enum fl_status fl__api_coll_switch(struct fl_service *svc, struct fl_store *st, 
             fl__api_coll_drop(svc, id);
         goto out;
     }
-    u.keys = &keys;
-    u.dim = m->dim;
-    rc = fl_store_faces_scan(st, id, swap_scan, &u, err);
+    rc = fl__api_index_reconcile(st, id, m->dim, ix, &keys, &n_fixed, err);
     if (rc != FL_OK) {
         /* committed but not loadable here: serving the old index would be
          * wrong (the store no longer matches it); drop the collection from
@@ -272,15 +264,18 @@ enum fl_status fl__api_coll_switch(struct fl_service *svc, struct fl_store *st, 
                    "restart the service");
         goto out;
     }
+    if (prebuilt)
+        FL_LOG_I("collection %s: switched; %zu faces changed while the index was built", id,
+                 n_fixed);
     fl_index_free(c->ix);
-    c->ix = u.ix;
-    u.ix = NULL;
+    c->ix = ix;
+    ix = NULL;
     fl__api_keymap_fini(&c->keys);
     c->keys = keys;
     fl__api_keymap_init(&keys);
     c->model = m;
 out:
-    fl_index_free(u.ix);
+    fl_index_free(ix);
     fl__api_keymap_fini(&keys);
     return rc;
 }
@@ -305,11 +300,14 @@ static enum fl_status switch_collection(struct run *r)
     sc.face_model_version = m->face_model_version;
     sc.dim = m->dim;
     pthread_rwlock_wrlock(&svc->lock);
-    if (!fl__api_coll_find(svc, r->job->collection))
+    if (!fl__api_coll_find(svc, r->job->collection)) {
         rc = fl_err_set(&r->err, FL_ERR_NOT_FOUND, "the collection was deleted during the job");
-    else
-        rc = fl__api_coll_switch(svc, r->write_st, r->job->collection, m, reindex_commit, &sc,
-                                 &r->err);
+        fl_index_free(r->ix);
+    } else {
+        rc = fl__api_coll_switch(svc, r->write_st, r->job->collection, m, r->ix, reindex_commit,
+                                 &sc, &r->err);
+    }
+    r->ix = NULL; /* freed, or the switch's now */
     pthread_rwlock_unlock(&svc->lock);
     return rc;
 }
@@ -328,6 +326,9 @@ static void *job_main(void *arg)
         return NULL;
     }
     r->job = job;
+    /* the new index grows with the staged vectors, so the switch only has to
+     * fix what changed meanwhile (NULL on failure: the switch builds it) */
+    r->ix = fl_index_new(job->model->dim, job->model->metric, NULL);
     rc = fl_store_open(svc->dsn, NULL, &r->scan_st, &r->err);
     if (rc == FL_OK)
         rc = fl_store_open(svc->dsn, NULL, &r->write_st, &r->err);
@@ -382,6 +383,7 @@ static void *job_main(void *arg)
     }
     fl_store_close(r->scan_st);
     fl_store_close(r->write_st);
+    fl_index_free(r->ix);
     fl_free(r);
     return NULL;
 }

@@ -485,66 +485,30 @@ static enum fl_status mkdir_p(const char *path, struct fl_err *err)
     return rc;
 }
 
-struct scan_ud {
-    struct fl__api_coll *c;
-    bool from_snapshot; /* c->ix came from a snapshot: check rows, do not add */
-    bool mismatch;      /* a row the snapshot does not hold */
-    size_t n;           /* rows seen */
-};
-
-static enum fl_status scan_one(void *ud, int64_t key, const char *face_id, const float *embedding,
-                               uint32_t dim)
-{
-    struct scan_ud *u = ud;
-    enum fl_status rc;
-    if (dim != u->c->model->dim)
-        return FL_ERR_CORRUPT;
-    u->n++;
-    if (u->from_snapshot) {
-        if (fl__api_snapshot_verify(u->c->ix, key, embedding, dim) != FL_OK) {
-            u->mismatch = true;
-            return FL_ERR_CORRUPT; /* stops the scan; the caller rebuilds */
-        }
-    } else {
-        rc = fl_index_add(u->c->ix, (uint64_t)key, embedding, NULL);
-        if (rc != FL_OK)
-            return rc;
-    }
-    return fl__api_keymap_put(&u->c->keys, key, face_id, NULL);
-}
-
-/* Fill c's index and key map from the store: from its snapshot when one
- * matches (gen) and agrees with every row, else by adding every row. */
+/* Fill c's index and key map from the store, starting from its snapshot
+ * when one matches (gen): reconciled with the store's rows either way, so a
+ * snapshot only ever saves time (snapshot.c). */
 static enum fl_status load_collection(struct fl_service *svc, struct fl__api_coll *c,
                                       uint64_t gen, struct fl_err *err)
 {
     struct fl_index *snap = fl__api_snapshot_load(svc, c->id, c->model, gen);
-    struct scan_ud u = {c, false, false, 0};
+    size_t n_fixed = 0;
     enum fl_status rc;
     if (snap) {
         fl_index_free(c->ix);
         c->ix = snap;
-        u.from_snapshot = true;
-        rc = fl_store_faces_scan(svc->stores[0], c->id, scan_one, &u, err);
-        if (rc == FL_OK && u.n == fl_index_count(c->ix)) {
-            svc->n_snapshots_loaded++;
-            return FL_OK;
-        }
-        if (rc != FL_OK && !u.mismatch)
-            return rc;
-        FL_LOG_W("index snapshot of %s does not match the store; rebuilding", c->id);
-        fl_index_free(c->ix);
-        fl__api_keymap_fini(&c->keys);
-        fl__api_keymap_init(&c->keys);
-        c->ix = fl_index_new(c->model->dim, c->model->metric, err);
-        if (!c->ix)
-            return err ? err->code : FL_ERR_NOMEM;
-        if (err)
-            fl_err_clear(err);
-        u.from_snapshot = u.mismatch = false;
-        u.n = 0;
     }
-    return fl_store_faces_scan(svc->stores[0], c->id, scan_one, &u, err);
+    rc = fl__api_index_reconcile(svc->stores[0], c->id, c->model->dim, c->ix, &c->keys, &n_fixed,
+                                 err);
+    if (rc == FL_OK && snap) {
+        svc->n_snapshots_loaded++;
+        if (n_fixed > 0) {
+            svc->n_snapshots_repaired++;
+            FL_LOG_W("index snapshot of %s differed from the store in %zu faces; repaired", c->id,
+                     n_fixed);
+        }
+    }
+    return rc;
 }
 
 /* Load every collection of the store and rebuild its index. */

@@ -12,13 +12,17 @@
  * Why it cannot serve stale data: a snapshot is a cache, never a source of
  * truth. The loader rejects a damaged file (SHA-256), another dimension or
  * metric, and another change sequence (any write since the snapshot). And even
- * a file that passes is checked against the store row by row while the key map
- * is read: every stored face must be in the snapshot with the same vector
- * (bit for bit; for cosine models the unit vector the index keeps, to 1e-6),
- * and the counts must agree (fl__api_snapshot_verify). Anything else
- * and the index is rebuilt from the store as without a snapshot, with a log
- * line saying why. Files are named by a hash because a CollectionId may be
- * "..".
+ * a file that passes is reconciled with the store row by row while the key
+ * map is read (fl__api_index_reconcile): every stored face must be in the
+ * index with the same vector (bit for bit; for cosine models the unit vector
+ * the index keeps, to 1e-6), else it is added or replaced, and vectors the
+ * store no longer has are removed, with a log line saying how many. Files
+ * are named by a hash because a CollectionId may be "..".
+ *
+ * The same reconciliation serves the re-index switch (reindex.c): the job
+ * builds the new index while it embeds, outside the service lock, and under
+ * the lock only the rows that changed meanwhile are fixed, instead of building
+ * the whole graph while every call waits.
  *
  * Threading: save runs in fl_service_close() after the background jobs have
  * stopped; load in fl_service_open() before any call: both single-threaded.
@@ -96,5 +100,71 @@ enum fl_status fl__api_snapshot_verify(struct fl_index *ix, int64_t key, const f
     for (uint32_t k = 0; k < dim; k++)
         if (fabs(v[k] - embedding[k] * scale) > 1e-6)
             return FL_ERR_CORRUPT;
+    return FL_OK;
+}
+
+struct reconcile_ud {
+    struct fl_index *ix;
+    struct fl__api_keymap *keys;
+    uint32_t dim;
+    size_t n_fixed;
+};
+
+static enum fl_status reconcile_row(void *ud, int64_t key, const char *face_id,
+                                    const float *embedding, uint32_t dim)
+{
+    struct reconcile_ud *u = ud;
+    enum fl_status rc;
+    if (dim != u->dim)
+        return FL_ERR_CORRUPT;
+    if (fl__api_snapshot_verify(u->ix, key, embedding, dim) != FL_OK) {
+        rc = fl_index_add(u->ix, (uint64_t)key, embedding, NULL); /* adds or replaces */
+        if (rc != FL_OK)
+            return rc;
+        u->n_fixed++;
+    }
+    return fl__api_keymap_put(u->keys, key, face_id, NULL);
+}
+
+struct stale_ud {
+    const struct fl__api_keymap *keys;
+    uint64_t *ids;
+    size_t n, cap;
+};
+
+static bool collect_stale(void *ctx, uint64_t id, const float *vec)
+{
+    struct stale_ud *u = ctx;
+    (void)vec;
+    if (!fl__api_keymap_get(u->keys, (int64_t)id) && u->n < u->cap)
+        u->ids[u->n++] = id;
+    return true;
+}
+
+enum fl_status fl__api_index_reconcile(struct fl_store *st, const char *id, uint32_t dim,
+                                       struct fl_index *ix, struct fl__api_keymap *keys,
+                                       size_t *n_fixed, struct fl_err *err)
+{
+    struct reconcile_ud u = {ix, keys, dim, 0};
+    struct stale_ud s = {keys, NULL, 0, 0};
+    size_t n_ix;
+    enum fl_status rc = fl_store_faces_scan(st, id, reconcile_row, &u, err);
+    if (rc != FL_OK)
+        return rc;
+    /* keys started empty, so it holds exactly the store's rows now; what
+     * else the index holds was deleted since it was made */
+    n_ix = fl_index_count(ix);
+    if (n_ix > keys->n) {
+        s.cap = n_ix - keys->n;
+        s.ids = fl_malloc(sizeof(*s.ids) * s.cap);
+        if (!s.ids)
+            return fl_err_set(err, FL_ERR_NOMEM, "out of memory (index reconcile)");
+        fl_index_foreach(ix, collect_stale, &s);
+        for (size_t i = 0; i < s.n; i++)
+            fl_index_remove(ix, s.ids[i], NULL);
+        u.n_fixed += s.n;
+        fl_free(s.ids);
+    }
+    *n_fixed = u.n_fixed;
     return FL_OK;
 }
