@@ -100,6 +100,30 @@ static enum fl_status taps2_make(int in, int out, bool half_pixel, struct taps2 
     return FL_OK;
 }
 
+/* Both axes' taps for a bilinear resize of src to out_w x out_h, after the
+ * argument checks every resize shares. */
+static enum fl_status taps2_both(const struct fl_image *src, int out_w, int out_h,
+                                 bool half_pixel, struct taps2 *tx, struct taps2 *ty,
+                                 struct fl_err *err)
+{
+    enum fl_status rc = check_resize_args(src, out_w, out_h, err);
+    if (rc == FL_OK)
+        rc = taps2_make(src->w, out_w, half_pixel, tx, err);
+    if (rc == FL_OK)
+        rc = taps2_make(src->h, out_h, half_pixel, ty, err);
+    return rc;
+}
+
+/* Channel c of the bilinear blend of the pixels at byte offsets a and b of
+ * rows r0 and r1 (the one arithmetic both bilinear resizers use). */
+static inline float bilerp(const uint8_t *r0, const uint8_t *r1, size_t a, size_t b, float fx,
+                           float fy)
+{
+    float top = (float)r0[a] + ((float)r0[b] - (float)r0[a]) * fx;
+    float bot = (float)r1[a] + ((float)r1[b] - (float)r1[a]) * fx;
+    return top + (bot - top) * fy;
+}
+
 enum fl_status fl_img_resize_bilinear(const struct fl_image *src, int out_w, int out_h,
                                       struct fl_image *out, struct fl_err *err)
 {
@@ -107,13 +131,7 @@ enum fl_status fl_img_resize_bilinear(const struct fl_image *src, int out_w, int
     struct taps2 tx = {0}, ty = {0};
     struct fl_image img = {0};
 
-    rc = check_resize_args(src, out_w, out_h, err);
-    if (rc != FL_OK)
-        return rc;
-    rc = taps2_make(src->w, out_w, true, &tx, err);
-    if (rc != FL_OK)
-        goto out;
-    rc = taps2_make(src->h, out_h, true, &ty, err);
+    rc = taps2_both(src, out_w, out_h, true, &tx, &ty, err);
     if (rc != FL_OK)
         goto out;
     rc = fl_image_alloc(out_w, out_h, &img, err);
@@ -127,11 +145,8 @@ enum fl_status fl_img_resize_bilinear(const struct fl_image *src, int out_w, int
         for (int x = 0; x < out_w; x++) {
             size_t a = (size_t)tx.i0[x] * 3, b = (size_t)tx.i1[x] * 3;
             float fx = tx.f[x];
-            for (int c = 0; c < 3; c++) {
-                float top = (float)r0[a + c] + ((float)r0[b + c] - (float)r0[a + c]) * fx;
-                float bot = (float)r1[a + c] + ((float)r1[b + c] - (float)r1[a + c]) * fx;
-                *d++ = round_u8(top + (bot - top) * fy);
-            }
+            for (int c = 0; c < 3; c++)
+                *d++ = round_u8(bilerp(r0, r1, a + c, b + c, fx, fy));
         }
     }
     *out = img;
@@ -150,13 +165,7 @@ enum fl_status fl_img_resize_tf_f32(const struct fl_image *src, int out_w, int o
     struct taps2 tx = {0}, ty = {0};
     struct fl_image_f32 img = {0};
 
-    rc = check_resize_args(src, out_w, out_h, err);
-    if (rc != FL_OK)
-        return rc;
-    rc = taps2_make(src->w, out_w, false, &tx, err);
-    if (rc != FL_OK)
-        goto out;
-    rc = taps2_make(src->h, out_h, false, &ty, err);
+    rc = taps2_both(src, out_w, out_h, false, &tx, &ty, err);
     if (rc != FL_OK)
         goto out;
     rc = fl_image_f32_alloc(out_w, out_h, &img, err);
@@ -170,12 +179,8 @@ enum fl_status fl_img_resize_tf_f32(const struct fl_image *src, int out_w, int o
         for (int x = 0; x < out_w; x++) {
             size_t a = (size_t)tx.i0[x] * 3, b = (size_t)tx.i1[x] * 3;
             float fx = tx.f[x];
-            for (int c = 0; c < 3; c++) {
-                float tl = r0[a + c], tr = r0[b + c], bl = r1[a + c], br = r1[b + c];
-                float top = tl + (tr - tl) * fx;
-                float bot = bl + (br - bl) * fx;
-                *d++ = top + (bot - top) * fy;
-            }
+            for (int c = 0; c < 3; c++)
+                *d++ = bilerp(r0, r1, a + c, b + c, fx, fy);
         }
     }
     *out = img;
