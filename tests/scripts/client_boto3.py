@@ -28,7 +28,6 @@ import datetime
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,41 +35,11 @@ import time
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "tests", "helpers"))
+from tap import done, free_port, report  # noqa: E402
 BIN = os.path.join(ROOT, os.environ.get("BUILD", "build"), "facelink")
 AK, SK = "AKIDFACELINKTEST", "boto3-test-secret"
 THRESHOLD = 80.0  # Rekognition's default FaceMatchThreshold
-
-results = []
-
-
-def report(name, ok, detail="", skip=None):
-    n = len(results) + 1
-    if skip:
-        print(f"ok {n} - {name} # SKIP {skip}")
-        results.append("s")
-    elif ok:
-        print(f"ok {n} - {name}")
-        results.append("p")
-    else:
-        print(f"not ok {n} - {name}")
-        if detail:
-            print(f"# {detail}")
-        results.append("f")
-    sys.stdout.flush()
-    return ok
-
-
-def done():
-    p, f, s = results.count("p"), results.count("f"), results.count("s")
-    print(f"1..{len(results)}")
-    print(f"tests: {p} passed, {f} failed, {s} skipped")
-    sys.exit(1 if f else 0)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def photos():

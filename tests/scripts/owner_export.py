@@ -23,7 +23,6 @@ import base64
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -42,40 +41,12 @@ except ImportError:
         os.execv("/usr/bin/python3", ["/usr/bin/python3"] + sys.argv)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "tests", "helpers"))
+from tap import done, free_port, report  # noqa: E402
 BIN = os.path.join(ROOT, os.environ.get("BUILD", "build"), "facelink")
 DIM = 320  # the default model (fused: dlib 128 + MobileFaceNet 192)
 DEMO = os.path.join(ROOT, "models", "face-api", "demo")
 PG = "/usr/lib/postgresql/15/bin"
-results = []
-
-
-def report(name, ok, detail="", skip=None):
-    n = len(results) + 1
-    if skip:
-        print(f"ok {n} - {name} # SKIP {skip}")
-        results.append("s")
-    elif ok:
-        print(f"ok {n} - {name}")
-        results.append("p")
-    else:
-        print(f"not ok {n} - {name}")
-        if detail:
-            print("# " + str(detail)[:2000].replace("\n", "\n# "))
-        results.append("f")
-    sys.stdout.flush()
-
-
-def done():
-    p, f, s = results.count("p"), results.count("f"), results.count("s")
-    print(f"1..{len(results)}")
-    print(f"tests: {p} passed, {f} failed, {s} skipped")
-    sys.exit(1 if f else 0)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def cli(*args, stdin=None, env=None):

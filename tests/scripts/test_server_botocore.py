@@ -17,7 +17,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,6 +25,8 @@ import urllib.error
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "tests", "helpers"))
+from tap import done, free_port, report  # noqa: E402
 BIN = os.path.join(ROOT, os.environ.get("BUILD", "build"), "facelink")
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 AUTH_ERRORS = {
@@ -35,37 +36,6 @@ AUTH_ERRORS = {
     "UnrecognizedClientException",
     "AccessDeniedException",
 }
-
-results = []
-
-
-def report(name, ok, detail="", skip=None):
-    n = len(results) + 1
-    if skip:
-        print(f"ok {n} - {name} # SKIP {skip}")
-        results.append("s")
-    elif ok:
-        print(f"ok {n} - {name}")
-        results.append("p")
-    else:
-        print(f"not ok {n} - {name}")
-        if detail:
-            print(f"# {detail}")
-        results.append("f")
-    sys.stdout.flush()
-
-
-def done():
-    p, f, s = results.count("p"), results.count("f"), results.count("s")
-    print(f"1..{len(results)}")
-    print(f"tests: {p} passed, {f} failed, {s} skipped")
-    sys.exit(1 if f else 0)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def main():
