@@ -156,6 +156,11 @@ FL_API enum fl_status fl_read_file(const char *path, size_t max_bytes, char **ou
 /* Standard padded base64 of n bytes, as AWS JSON carries blobs (Image.Bytes).
  * A fresh NUL-terminated string (fl_free_string()), or NULL when out of memory. */
 FL_API char *fl_base64(const void *p, size_t n);
+/* The inverse: decode standard padded base64 s (n chars, a multiple of 4)
+ * into out (room for 3 * n / 4 bytes); *out_len gets the byte count.
+ * FL_ERR_INVALID_ARG when s is not base64. */
+FL_API enum fl_status fl_unbase64(const char *s, size_t n, void *out, size_t *out_len,
+                                  struct fl_err *err);
 
 #ifdef __cplusplus
 }

@@ -820,3 +820,8 @@ char *fl_base64(const void *p, size_t n)
         fl_base64_encode(p, n, s);
     return s;
 }
+
+enum fl_status fl_unbase64(const char *s, size_t n, void *out, size_t *out_len, struct fl_err *err)
+{
+    return fl_base64_decode(s, n, out, out_len, err);
+}

@@ -64,39 +64,6 @@ static size_t page_size(void)
 
 /* ============================== base64 ============================== */
 
-static int b64v(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    return c == '+' ? 62 : c == '/' ? 63 : -1;
-}
-
-/* Decode standard padded base64 s (n chars) into out (room for 3n/4 bytes);
- * the decoded length, or -1 when s is not base64. */
-static long b64_decode(const char *s, size_t n, unsigned char *out)
-{
-    size_t o = 0;
-    if (n % 4)
-        return -1;
-    for (size_t i = 0; i < n; i += 4) {
-        int v[4];
-        for (int k = 0; k < 4; k++)
-            v[k] = s[i + k] == '=' && i + 4 == n && k >= 2 ? 0 : b64v((unsigned char)s[i + k]);
-        if (v[0] < 0 || v[1] < 0 || v[2] < 0 || v[3] < 0)
-            return -1;
-        out[o++] = (unsigned char)(v[0] << 2 | v[1] >> 4);
-        if (s[i + 2] != '=')
-            out[o++] = (unsigned char)(v[1] << 4 | v[2] >> 2);
-        if (s[i + 3] != '=')
-            out[o++] = (unsigned char)(v[2] << 6 | v[3]);
-    }
-    return (long)o;
-}
-
 /* Decode base64 s into file f through a stack buffer; 0, or -1 when s is
  * not base64 or the write fails. */
 static int b64_write(const char *s, FILE *f)
@@ -107,8 +74,9 @@ static int b64_write(const char *s, FILE *f)
         return -1;
     for (size_t i = 0; i < n; i += 4096) {
         size_t chunk = n - i < 4096 ? n - i : 4096;
-        long got = b64_decode(s + i, chunk, buf);
-        if (got < 0 || (got && fwrite(buf, 1, (size_t)got, f) != (size_t)got))
+        size_t got = 0;
+        if (fl_unbase64(s + i, chunk, buf, &got, NULL) != FL_OK ||
+            (got && fwrite(buf, 1, got, f) != got))
             return -1;
     }
     return 0;
@@ -457,8 +425,10 @@ static int check_npy(const char *dir, long long dim)
     while (ok && (len = read_line(faces, path)) > 0) {
         json_t *o = json_loadb(g_line, (size_t)len, 0, NULL);
         const char *e = json_string_value(json_object_get(o, "Embedding"));
-        long got = e && strlen(e) <= 4 * 4096 / 3 * 4 + 4 ? b64_decode(e, strlen(e), dec) : -1;
-        ok = got == 4 * dim && fread(row, 1, (size_t)(4 * dim), npy) == (size_t)(4 * dim) &&
+        size_t got = 0;
+        ok = e && strlen(e) <= 4 * 4096 / 3 * 4 + 4 &&
+             fl_unbase64(e, strlen(e), dec, &got, NULL) == FL_OK && got == (size_t)(4 * dim) &&
+             fread(row, 1, (size_t)(4 * dim), npy) == (size_t)(4 * dim) &&
              memcmp(row, dec, (size_t)(4 * dim)) == 0;
         json_decref(o);
         n++;
