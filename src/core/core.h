@@ -162,6 +162,7 @@ void fl_sha256(const void *p, size_t n, uint8_t out[32]);
 void fl_sha256_hex(const void *p, size_t n, char out[65]);
 void fl_hmac_sha256(const void *key, size_t key_len, const void *p, size_t n, uint8_t out[32]);
 void fl_hex(const uint8_t *p, size_t n, char *out); /* out: 2n+1 chars */
+int fl_hex_digit(char c); /* 0..15 for a hex digit of either case, else -1 */
 
 /* ================================= Time ================================= */
 

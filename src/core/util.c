@@ -23,6 +23,17 @@
 
 /* ============================== Hashing ============================== */
 
+int fl_hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
 void fl_hex(const uint8_t *p, size_t n, char *out)
 {
     static const char hex[] = "0123456789abcdef";

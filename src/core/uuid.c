@@ -23,17 +23,6 @@ static void format_uuid(const uint8_t b[16], char out[FL_UUID_STR_LEN + 1])
     out[o] = '\0';
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Parse a canonical UUID (either case) into 16 bytes. */
 static bool parse_uuid(const char *s, uint8_t b[16])
 {
@@ -48,8 +37,8 @@ static bool parse_uuid(const char *s, uint8_t b[16])
             i++;
             continue;
         }
-        hi = hexval(s[i]);
-        lo = hexval(s[i + 1]);
+        hi = fl_hex_digit(s[i]);
+        lo = fl_hex_digit(s[i + 1]);
         if (hi < 0 || lo < 0)
             return false;
         b[n++] = (uint8_t)(hi << 4 | lo);

@@ -88,17 +88,6 @@ static enum fl_status uri_encode(struct fl_buf *b, const char *p, size_t n, bool
     return FL_OK;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Percent-decode p[0..n) into a fresh string (a malformed escape is kept
  * literally, as AWS does). NULL on allocation failure. */
 static char *pct_decode(const char *p, size_t n)
@@ -108,8 +97,8 @@ static char *pct_decode(const char *p, size_t n)
     if (!o)
         return NULL;
     for (size_t i = 0; i < n; i++) {
-        if (p[i] == '%' && i + 2 < n && hexval(p[i + 1]) >= 0 && hexval(p[i + 2]) >= 0) {
-            o[k++] = (char)(hexval(p[i + 1]) * 16 + hexval(p[i + 2]));
+        if (p[i] == '%' && i + 2 < n && fl_hex_digit(p[i + 1]) >= 0 && fl_hex_digit(p[i + 2]) >= 0) {
+            o[k++] = (char)(fl_hex_digit(p[i + 1]) * 16 + fl_hex_digit(p[i + 2]));
             i += 2;
         } else {
             o[k++] = p[i];
