@@ -233,12 +233,26 @@ static double tar_at_far(const double *sc, const struct pair *pairs, int n, doub
     return n_pos ? (double)acc / n_pos : NAN;
 }
 
+/* zfusion scores into out: the mean of both scores, each z-normalised with
+ * the mean and standard deviation of the pairs with use[k]; NAN where either
+ * score is missing. */
+static void zfuse(double *const sc[2], const bool *use, int n, double *out)
+{
+    double mu[2], sd[2];
+    for (int i = 0; i < 2; i++)
+        stats(sc[i], use, n, &mu[i], &sd[i]);
+    for (int k = 0; k < n; k++)
+        out[k] = isnan(sc[0][k]) || isnan(sc[1][k])
+                     ? NAN
+                     : 0.5 * ((sc[0][k] - mu[0]) / sd[0] + (sc[1][k] - mu[1]) / sd[1]);
+}
+
 /* One result row: the 10-fold protocol on one scorer's scores. */
 static enum fl_status run_row(const struct fl__lfw_set *s, const struct pair *pairs, int n,
                               int n_folds, enum fl_eval_scorer scorer, bool flip,
                               struct fl_eval_lfw_row *row, struct fl_err *err)
 {
-    double *sc[2] = {NULL, NULL}, *fused = NULL, acc[100], acc_f[100], thr_sum = 0;
+    double *sc[2] = {NULL, NULL}, *zsc = NULL, acc[100], acc_f[100], thr_sum = 0;
     bool *use = NULL;
     struct scored *tmp = NULL;
     enum fl_status rc = FL_OK;
@@ -251,10 +265,10 @@ static enum fl_status run_row(const struct fl__lfw_set *s, const struct pair *pa
     row->flip = flip;
     for (int i = 0; i < 2; i++)
         sc[i] = fl_malloc(sizeof(double) * (size_t)n);
-    fused = fl_malloc(sizeof(double) * (size_t)n);
+    zsc = fl_malloc(sizeof(double) * (size_t)n);
     use = fl_malloc((size_t)n);
     tmp = fl_malloc(sizeof(*tmp) * (size_t)n);
-    if (!sc[0] || !sc[1] || !fused || !use || !tmp) {
+    if (!sc[0] || !sc[1] || !zsc || !use || !tmp) {
         rc = fl_err_set(err, FL_ERR_NOMEM, "out of memory");
         goto out;
     }
@@ -274,14 +288,8 @@ static enum fl_status run_row(const struct fl__lfw_set *s, const struct pair *pa
         for (int k = 0; k < n; k++)
             use[k] = pairs[k].fold != f;
         if (n_sc == 2) {
-            double mu[2], sd[2];
-            for (int i = 0; i < 2; i++)
-                stats(sc[i], use, n, &mu[i], &sd[i]);
-            for (int k = 0; k < n; k++)
-                fused[k] = isnan(sc[0][k]) || isnan(sc[1][k])
-                               ? NAN
-                               : 0.5 * ((sc[0][k] - mu[0]) / sd[0] + (sc[1][k] - mu[1]) / sd[1]);
-            score = fused;
+            zfuse(sc, use, n, zsc);
+            score = zsc;
         }
         t = best_threshold(score, pairs, use, n, tmp);
         thr_sum += t;
@@ -317,23 +325,17 @@ static enum fl_status run_row(const struct fl__lfw_set *s, const struct pair *pa
         row->threshold_mean = scorer == FL_EVAL_ZFUSION ? thr_sum / n_folds : -thr_sum / n_folds;
     }
     if (n_sc == 2) {
-        double mu[2], sd[2];
         for (int k = 0; k < n; k++)
             use[k] = true;
-        for (int i = 0; i < 2; i++)
-            stats(sc[i], use, n, &mu[i], &sd[i]);
-        for (int k = 0; k < n; k++)
-            fused[k] = isnan(sc[0][k]) || isnan(sc[1][k])
-                           ? NAN
-                           : 0.5 * ((sc[0][k] - mu[0]) / sd[0] + (sc[1][k] - mu[1]) / sd[1]);
-        row->tar_at_far_1e3 = tar_at_far(fused, pairs, n, 1e-3);
+        zfuse(sc, use, n, zsc);
+        row->tar_at_far_1e3 = tar_at_far(zsc, pairs, n, 1e-3);
     } else {
         row->tar_at_far_1e3 = tar_at_far(sc[0], pairs, n, 1e-3);
     }
 out:
     fl_free(sc[0]);
     fl_free(sc[1]);
-    fl_free(fused);
+    fl_free(zsc);
     fl_free(use);
     fl_free(tmp);
     return rc;
