@@ -180,32 +180,16 @@ static enum fl_status area_taps_make(int in, int out, struct area_taps *t, struc
     return FL_OK;
 }
 
-/* Bilinear taps with pixel centres at +0.5 (OpenCV, PIL): the same as
- * fl_img_resize_bilinear's. */
+/* Bilinear taps with pixel centres at +0.5 (OpenCV, PIL): img's own
+ * (fl_img_bilinear_taps, what fl_img_resize_bilinear uses). Reuses t's arrays. */
 static enum fl_status lerp_taps_make(int in, int out, struct lerp_taps *t, struct fl_err *err)
 {
-    float scale = (float)in / (float)out;
     t->i0 = scratch(t->i0, &t->cap_i0, (size_t)out, sizeof(int));
     t->i1 = scratch(t->i1, &t->cap_i1, (size_t)out, sizeof(int));
     t->f = scratch(t->f, &t->cap_f, (size_t)out, sizeof(float));
     if (!t->i0 || !t->i1 || !t->f)
         return fl_err_set(err, FL_ERR_NOMEM, "out of memory in MTCNN");
-    for (int i = 0; i < out; i++) {
-        float s = ((float)i + 0.5f) * scale - 0.5f;
-        int lo;
-        if (s < 0.0f)
-            s = 0.0f;
-        lo = (int)floorf(s);
-        if (lo > in - 1)
-            lo = in - 1;
-        t->i0[i] = lo;
-        t->i1[i] = lo + 1 < in ? lo + 1 : in - 1;
-        t->f[i] = s - (float)lo;
-        if (t->f[i] < 0.0f)
-            t->f[i] = 0.0f;
-        if (lo == in - 1)
-            t->f[i] = 0.0f; /* clamped at the right/bottom border */
-    }
+    fl_img_bilinear_taps(in, out, true, t->i0, t->i1, t->f);
     return FL_OK;
 }
 

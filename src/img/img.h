@@ -159,6 +159,11 @@ enum fl_status fl_img_resize_bilinear(const struct fl_image *src, int out_w, int
  * fused pyramid): output i = sum of w[k] * src[first[i] + k - off[i]] for k
  * in off[i] .. off[i+1]-1. The caller provides first (out ints), off (out+1
  * ints) and w (fl_img_area_taps_cap(in, out) floats). */
+/* The bilinear taps of fl_img_resize_bilinear (half_pixel: TF half-pixel
+ * centres, clamped) and fl_img_resize_tf_f32 (legacy align_corners=false)
+ * along one axis: output i = src[i0[i]] + (src[i1[i]] - src[i0[i]]) * f[i];
+ * i0, i1 and f have out entries (the caller's). */
+void fl_img_bilinear_taps(int in, int out, bool half_pixel, int *i0, int *i1, float *f);
 size_t fl_img_area_taps_cap(int in, int out);
 void fl_img_area_taps(int in, int out, int *first, int *off, float *w);
 

@@ -65,17 +65,9 @@ static void taps2_free(struct taps2 *t)
 }
 
 /* half_pixel: OpenCV/PIL centres; otherwise TF legacy (src = dst*scale). */
-static enum fl_status taps2_make(int in, int out, bool half_pixel, struct taps2 *t,
-                                 struct fl_err *err)
+void fl_img_bilinear_taps(int in, int out, bool half_pixel, int *i0, int *i1, float *f)
 {
     float scale = (float)in / (float)out;
-    t->i0 = fl_malloc(sizeof(int) * (size_t)out);
-    t->i1 = fl_malloc(sizeof(int) * (size_t)out);
-    t->f = fl_malloc(sizeof(float) * (size_t)out);
-    if (!t->i0 || !t->i1 || !t->f) {
-        taps2_free(t);
-        return fl_err_set(err, FL_ERR_NOMEM, "resize: out of memory");
-    }
     for (int i = 0; i < out; i++) {
         float s;
         int lo;
@@ -89,14 +81,27 @@ static enum fl_status taps2_make(int in, int out, bool half_pixel, struct taps2 
         lo = (int)floorf(s);
         if (lo > in - 1)
             lo = in - 1;
-        t->i0[i] = lo;
-        t->i1[i] = lo + 1 < in ? lo + 1 : in - 1;
-        t->f[i] = s - (float)lo;
-        if (t->f[i] < 0.0f)
-            t->f[i] = 0.0f;
+        i0[i] = lo;
+        i1[i] = lo + 1 < in ? lo + 1 : in - 1;
+        f[i] = s - (float)lo;
+        if (f[i] < 0.0f)
+            f[i] = 0.0f;
         if (half_pixel && lo == in - 1)
-            t->f[i] = 0.0f; /* clamped at the right/bottom border */
+            f[i] = 0.0f; /* clamped at the right/bottom border */
     }
+}
+
+static enum fl_status taps2_make(int in, int out, bool half_pixel, struct taps2 *t,
+                                 struct fl_err *err)
+{
+    t->i0 = fl_malloc(sizeof(int) * (size_t)out);
+    t->i1 = fl_malloc(sizeof(int) * (size_t)out);
+    t->f = fl_malloc(sizeof(float) * (size_t)out);
+    if (!t->i0 || !t->i1 || !t->f) {
+        taps2_free(t);
+        return fl_err_set(err, FL_ERR_NOMEM, "resize: out of memory");
+    }
+    fl_img_bilinear_taps(in, out, half_pixel, t->i0, t->i1, t->f);
     return FL_OK;
 }
 
