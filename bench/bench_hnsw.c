@@ -79,12 +79,14 @@ static int npy_write(const char *path, const char *descr, const void *data, size
     return fclose(f) == 0 && w == rows * cols ? 0 : -1;
 }
 
-/* Read a float32 .npy we wrote: returns rows, or 0 on any mismatch. */
-static size_t npy_read_f32(const char *path, size_t cols, float **out)
+/* Read a 2-D .npy we wrote with dtype descr ("<f4", "<i8"; elements of
+ * `size` bytes) and `cols` columns into a fresh array: returns rows, or 0 on
+ * any mismatch. */
+static size_t npy_read(const char *path, const char *descr, size_t size, size_t cols, void **out)
 {
     FILE *f = fopen(path, "rb");
     unsigned char pre[10];
-    char hdr[256];
+    char hdr[256], want[16];
     size_t rows = 0, c = 0, hl;
     *out = NULL;
     if (!f)
@@ -95,13 +97,14 @@ static size_t npy_read_f32(const char *path, size_t cols, float **out)
     if (hl >= sizeof(hdr) || fread(hdr, 1, hl, f) != hl)
         goto out;
     hdr[hl] = 0;
-    if (!strstr(hdr, "'<f4'") ||
+    snprintf(want, sizeof(want), "'%s'", descr);
+    if (!strstr(hdr, want) ||
         sscanf(strstr(hdr, "'shape': (") + 10, "%zu, %zu", &rows, &c) != 2 || c != cols) {
         rows = 0;
         goto out;
     }
-    *out = fl_malloc(rows * cols * sizeof(float));
-    if (!*out || fread(*out, sizeof(float), rows * cols, f) != rows * cols) {
+    *out = fl_malloc(rows * cols * size);
+    if (!*out || fread(*out, size, rows * cols, f) != rows * cols) {
         fl_free(*out);
         *out = NULL;
         rows = 0;
@@ -111,35 +114,19 @@ out:
     return rows;
 }
 
+static size_t npy_read_f32(const char *path, size_t cols, float **out)
+{
+    void *p;
+    size_t rows = npy_read(path, "<f4", sizeof(float), cols, &p);
+    *out = p;
+    return rows;
+}
+
 static size_t npy_read_i64(const char *path, size_t cols, int64_t **out)
 {
-    /* Same layout; the element size matches float32's header parse but 8 bytes. */
-    FILE *f = fopen(path, "rb");
-    unsigned char pre[10];
-    char hdr[256];
-    size_t rows = 0, c = 0, hl;
-    *out = NULL;
-    if (!f)
-        return 0;
-    if (fread(pre, 1, 10, f) != 10 || memcmp(pre, "\x93NUMPY\x01\x00", 8) != 0)
-        goto out;
-    hl = pre[8] | (size_t)pre[9] << 8;
-    if (hl >= sizeof(hdr) || fread(hdr, 1, hl, f) != hl)
-        goto out;
-    hdr[hl] = 0;
-    if (!strstr(hdr, "'<i8'") ||
-        sscanf(strstr(hdr, "'shape': (") + 10, "%zu, %zu", &rows, &c) != 2 || c != cols) {
-        rows = 0;
-        goto out;
-    }
-    *out = fl_malloc(rows * cols * sizeof(int64_t));
-    if (!*out || fread(*out, sizeof(int64_t), rows * cols, f) != rows * cols) {
-        fl_free(*out);
-        *out = NULL;
-        rows = 0;
-    }
-out:
-    fclose(f);
+    void *p;
+    size_t rows = npy_read(path, "<i8", sizeof(int64_t), cols, &p);
+    *out = p;
     return rows;
 }
 
