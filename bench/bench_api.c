@@ -15,6 +15,7 @@
  *      $(pkg-config --libs jansson sqlite3 libcrypto) -lm -lpthread -o build/bench_api
  *   build/bench_api [N] [Q]        (data in a fresh /tmp directory, removed after)
  */
+#include "bench_util.h"
 #include "api/api.h"
 
 #include <dirent.h>
@@ -57,12 +58,6 @@ static enum fl_status seed_fn(struct fl__api_ctx *ctx, void *ud, struct fl_err *
     fl_free(f);
     fl_free(v);
     return rc;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
 }
 
 static double median_ms(uint64_t *t, int n)

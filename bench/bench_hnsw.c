@@ -37,6 +37,7 @@
  *      bench/bench_hnsw.c build/libfacelink.a $(pkg-config --libs jansson libcrypto) \
  *      -lm -lpthread -o build/bench_hnsw
  */
+#include "bench_util.h"
 #include "core/core.h"
 #include "index/index.h"
 
@@ -136,12 +137,6 @@ static double gauss(struct fl_rng *r)
 {
     double u = fl_rng_double(r), v = fl_rng_double(r);
     return sqrt(-2.0 * log(1.0 - u)) * cos(2.0 * M_PI * v);
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
 }
 
 static double median(double *v, size_t n)

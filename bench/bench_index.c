@@ -22,6 +22,7 @@
  *   build/bench_index [N] [D] [Q] [K]
  * FL_FORCE_ISA=scalar|avx2|avx512 pins the kernels, as for the library.
  */
+#include "bench_util.h"
 #include "core/core.h"
 #include "index/index.h"
 
@@ -89,12 +90,6 @@ static float sum_stream(const float *p, size_t n, bool prefetch)
 #endif
     (void)prefetch;
     return sum_scalar(p, n);
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
 }
 
 int main(int argc, char **argv)

@@ -22,6 +22,7 @@
  *
  *   build/bench/bench_layers [MODELS_DIR]     (default: models)
  */
+#include "bench_util.h"
 #include "face/face_int.h"
 #include "nn/nn_int.h"
 
@@ -29,19 +30,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-static uint64_t thread_cpu_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
 
 /* Median CPU ns of one run of m at h x w in batches of `batch` (after
  * warm-up), divided by batch: ns per item; 0 on failure. */

@@ -13,26 +13,12 @@
  *       -lXNNPACK -lpthreadpool -lcpuinfo -lm -lpthread -o build/bench_nn
  *   build/bench_nn            (optionally: build/bench_nn <max_threads>)
  */
+#include "bench_util.h"
 #include "nn/nn.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
-
-/* CPU time of the calling thread, ns (for 1-thread runs on a shared, busy
- * machine the median CPU time is a fairer figure than wall time). */
-static uint64_t thread_cpu_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
 
 /* Median wall ns per run of e over n_runs (after warm-up); the median
  * calling-thread CPU ns into *cpu. */

@@ -13,24 +13,12 @@
  *       -lXNNPACK -lpthreadpool -lcpuinfo -lm -lpthread -o build/bench_tflite
  *   build/bench_tflite          (models/ must hold the expo package)
  */
+#include "bench_util.h"
 #include "nn/tflite.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
-
-static uint64_t thread_cpu_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
 
 /* Median wall and CPU ms of n_runs forwards (after 3 warm-up runs). */
 static int bench(struct fl_nn_model *m, int h, int w, enum fl_nn_backend b, int n_runs,

@@ -8,6 +8,7 @@
  *
  *   build/bench/detectors [SHARED_DIR] [N_LFW]
  */
+#include "bench_util.h"
 #include "face/detect.h"
 #include "img/img.h"
 
@@ -60,12 +61,6 @@ static int load(const char *path, struct fl_image *img)
     ok = fl_img_decode(buf, n, &o, img, NULL, NULL) == FL_OK;
     fl_free(buf);
     return ok;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
 }
 
 struct stats {

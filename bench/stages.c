@@ -19,6 +19,7 @@
  *
  *   build/bench/stages [IMAGE...]   (default: the face-api demo photos)
  */
+#include "bench_util.h"
 #include "face/face_int.h"
 #include "face/detect.h"
 #include "img/img.h"
@@ -31,12 +32,6 @@
 
 #define REPS 5
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 struct series {
     const char *name;
     double v[4096], wall[4096];
@@ -47,13 +42,6 @@ struct series {
 struct stamp {
     uint64_t cpu, wall;
 };
-
-static uint64_t thread_cpu_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static struct stamp now(void)
 {
