@@ -15,6 +15,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 static atomic_long fail_countdown; /* 0 = off; else fail when it reaches 1 */
 static atomic_long injected;
@@ -118,6 +119,19 @@ void *fl_malloc_aligned(size_t size, size_t align)
         return NULL;
     atomic_fetch_add(&live, 1);
     return p;
+}
+
+void fl_advise_huge(void *p, size_t size)
+{
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    uintptr_t page = 4096, a = ((uintptr_t)p + page - 1) & ~(page - 1);
+    uintptr_t e = ((uintptr_t)p + size) & ~(page - 1);
+    if (e > a)
+        (void)madvise((void *)a, e - a, MADV_HUGEPAGE);
+#else
+    (void)p;
+    (void)size;
+#endif
 }
 
 void fl_free_aligned(void *p)

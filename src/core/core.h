@@ -52,6 +52,13 @@ char *fl_strndup(const char *s, size_t n);
  * fl_free_aligned(). */
 void *fl_malloc_aligned(size_t size, size_t align);
 void fl_free_aligned(void *p);
+/* Ask the kernel to back [p, p + size) with transparent huge pages when it
+ * can (Linux MADV_HUGEPAGE on the whole 4 KiB pages inside the range; a
+ * no-op elsewhere or on failure). Only 2 MiB-aligned stretches of the range
+ * can get them, so give it 2 MiB-aligned blocks of whole 2 MiB. For memory
+ * read at random, like the index's rows: with 4 KiB pages nearly every
+ * access there is a TLB miss as well as a cache miss. */
+void fl_advise_huge(void *p, size_t size);
 
 /* Failure injection for allocation-torture tests: make the n-th allocation
  * from now fail (n >= 1), or never (n == 0). fl_test_injected() tells how many

@@ -58,6 +58,20 @@ static float dot_scalar(const float *a, const float *b, size_t dim)
     return (s[0] + s[1]) + (s[2] + s[3]);
 }
 
+/* Float query times int8 codes, same lane layout. */
+static float qdot_scalar(const float *q, const int8_t *c, size_t dim)
+{
+    float s[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    size_t i = 0;
+    for (; i + 4 <= dim; i += 4) {
+        for (size_t l = 0; l < 4; l++)
+            s[l] += q[i + l] * (float)c[i + l];
+    }
+    for (size_t l = 0; i < dim; i++, l++)
+        s[l] += q[i] * (float)c[i];
+    return (s[0] + s[1]) + (s[2] + s[3]);
+}
+
 /* Batched forms: per row exactly the one-to-one kernel (bit-identical). */
 static void l2_batch_scalar(const float *q, const float *base, size_t n, size_t dim, size_t stride,
                             float *out)
@@ -86,6 +100,7 @@ static const struct fl__index_dist dist_scalar = {
     .dot = dot_scalar,
     .l2_batch = l2_batch_scalar,
     .dot_batch = dot_batch_scalar,
+    .qdot = qdot_scalar,
 };
 
 /* True if the CPU can run code built with the flags the Makefile gives the

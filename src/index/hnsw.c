@@ -58,7 +58,10 @@
  * the best unexpanded entry until none is left. This is the same search (a
  * candidate worse than the ef-th best is never expanded in either form),
  * bounded in memory by ef, and it makes the results come out sorted.
- * Neighbours' rows are prefetched before their distances are computed.
+ * A search steps through the rows' int8 codes (index_int.h: a quarter of
+ * the bytes) and re-scores its best candidates with the float rows, so what
+ * it returns has exact distances; inserts and repairs, which shape the
+ * graph, measure with the floats.
  *
  * Threading. Called only by index.c with the index's rwlock held: searches
  * under the read side (the graph is then immutable; the pool has its own
@@ -68,6 +71,7 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define CHUNK_NODES ((size_t)1 << FL__HNSW_CHUNK_SHIFT)
@@ -421,11 +425,39 @@ static size_t beam_insert(struct beam_ent *list, size_t *len, size_t ef, float d
     return lo;
 }
 
+/* What a walk measures from: the query and whether to step through the int8
+ * codes (searches) or the floats (inserts and repairs, which shape the graph
+ * and so get the exact distances). */
+struct probe {
+    const float *q;
+    bool codes;
+    float qq; /* |q|^2, for L2 through the codes */
+};
+
+static struct probe probe_floats(const float *q)
+{
+    return (struct probe){.q = q, .codes = false, .qq = 0.0f};
+}
+
+/* Graph distance from the probe to node s: the float distance, or through
+ * the code: -s (q . c) for dot, |q|^2 - 2 s (q . c) + |s c|^2 for L2. */
+static inline float pdist(const struct fl__hnsw_vecs *v, const struct probe *p, uint32_t s)
+{
+    if (!p->codes)
+        return gdist(v, p->q, fl__hnsw_row(v, s));
+    const int8_t *c = fl__hnsw_code(v, s);
+    float scale, sqn, dot;
+    fl__index_code_meta(c, v->cstride, &scale, &sqn);
+    dot = scale * v->qdot(p->q, c, v->dim);
+    return v->neg ? -dot : p->qq - 2.0f * dot + sqn;
+}
+
 /* Beam search on level l from the entries already in sc->list[0..len)
  * (sorted, visited tags set by the caller for this epoch). Returns the final
  * length (<= ef). */
 static size_t beam(const struct fl__hnsw *g, const struct fl__hnsw_vecs *v,
-                   struct fl__hnsw_scratch *sc, const float *q, int l, size_t ef, size_t len)
+                   struct fl__hnsw_scratch *sc, const struct probe *p, int l, size_t ef,
+                   size_t len)
 {
     struct beam_ent *list = sc->list;
     uint32_t *vis = sc->visited, ep = sc->epoch;
@@ -445,17 +477,18 @@ static size_t beam(const struct fl__hnsw *g, const struct fl__hnsw_vecs *v,
                 continue;
             vis[t] = ep;
             fresh[nf++] = t;
-            __builtin_prefetch(fl__hnsw_row(v, t), 0, 3);
         }
+        /* All distances first, then the inserts, so the rows' misses can
+         * overlap. No software prefetch: measured on 100,000 x 320, hinting
+         * the rows (all of them, or a few ahead) made no difference or made
+         * it slower; the steps wait on page walks more than on line fills
+         * (docs/internals/index.md). */
+        float dist[2 * FL__HNSW_M_MAX];
+        for (uint32_t j = 0; j < nf; j++)
+            dist[j] = pdist(v, p, fresh[j]);
         size_t best = len;
         for (uint32_t j = 0; j < nf; j++) {
-            if (j + 1 < nf) {
-                const char *r = (const char *)fl__hnsw_row(v, fresh[j + 1]);
-                for (size_t b = 64; b < v->dim * sizeof(float); b += 64)
-                    __builtin_prefetch(r + b, 0, 3);
-            }
-            float d = gdist(v, q, fl__hnsw_row(v, fresh[j]));
-            size_t pos = beam_insert(list, &len, ef, d, fresh[j]);
+            size_t pos = beam_insert(list, &len, ef, dist[j], fresh[j]);
             if (pos < best)
                 best = pos;
         }
@@ -466,15 +499,15 @@ static size_t beam(const struct fl__hnsw *g, const struct fl__hnsw_vecs *v,
 }
 
 /* Greedy descent (ef = 1) on level l from *cur (distance *dcur). */
-static void greedy(const struct fl__hnsw *g, const struct fl__hnsw_vecs *v, const float *q, int l,
-                   uint32_t *cur, float *dcur)
+static void greedy(const struct fl__hnsw *g, const struct fl__hnsw_vecs *v, const struct probe *p,
+                   int l, uint32_t *cur, float *dcur)
 {
     bool moved = true;
     while (moved) {
         moved = false;
         const uint32_t *lst = links(g, *cur, l);
         for (uint32_t j = 1; j <= lst[0]; j++) {
-            float d = gdist(v, q, fl__hnsw_row(v, lst[j]));
+            float d = pdist(v, p, lst[j]);
             if (d < *dcur) {
                 *dcur = d;
                 *cur = lst[j];
@@ -487,15 +520,15 @@ static void greedy(const struct fl__hnsw *g, const struct fl__hnsw_vecs *v, cons
 /* Start a beam on level l from one node; returns the beam length. `self`
  * (NONE for queries) is marked visited so a node never finds itself. */
 static size_t beam_from(const struct fl__hnsw *g, const struct fl__hnsw_vecs *v,
-                        struct fl__hnsw_scratch *sc, const float *q, int l, size_t ef, uint32_t ep,
-                        float dep, uint32_t self)
+                        struct fl__hnsw_scratch *sc, const struct probe *p, int l, size_t ef,
+                        uint32_t ep, float dep, uint32_t self)
 {
     new_epoch(sc);
     if (self != NONE)
         sc->visited[self] = sc->epoch;
     sc->visited[ep] = sc->epoch;
     sc->list[0] = (struct beam_ent){.d = dep, .s = ep, .done = 0};
-    return beam(g, v, sc, q, l, ef, 1);
+    return beam(g, v, sc, p, l, ef, 1);
 }
 
 /* =============================== Insertion =============================== */
@@ -609,20 +642,20 @@ static void insert_node(struct fl__hnsw *g, const struct fl__hnsw_vecs *v, uint3
     struct fl__hnsw_scratch *sc = &g->wsc;
     struct beam_ent sel[2 * FL__HNSW_M_MAX];
     int level = g->nodes[s].level;
-    const float *q = fl__hnsw_row(v, s);
+    struct probe p = probe_floats(fl__hnsw_row(v, s));
     if (g->ep == NONE) {
         g->ep = s;
         g->max_level = level;
         return;
     }
     uint32_t cur = g->ep;
-    float dcur = gdist(v, q, fl__hnsw_row(v, cur));
+    float dcur = pdist(v, &p, cur);
     for (int l = g->max_level; l > level; l--)
-        greedy(g, v, q, l, &cur, &dcur);
+        greedy(g, v, &p, l, &cur, &dcur);
     size_t len = 0;
     for (int l = FL_MIN(level, g->max_level); l >= 0; l--) {
         if (len == 0) {
-            len = beam_from(g, v, sc, q, l, g->ef_construction, cur, dcur, s);
+            len = beam_from(g, v, sc, &p, l, g->ef_construction, cur, dcur, s);
         } else {
             /* Seed this level with the previous level's results. */
             new_epoch(sc);
@@ -631,7 +664,7 @@ static void insert_node(struct fl__hnsw *g, const struct fl__hnsw_vecs *v, uint3
                 sc->list[i].done = 0;
                 sc->visited[sc->list[i].s] = sc->epoch;
             }
-            len = beam(g, v, sc, q, l, g->ef_construction, len);
+            len = beam(g, v, sc, &p, l, g->ef_construction, len);
         }
         size_t ns = select_heuristic(v, sc->list, len, g->m, sel);
         size_t linked = 0;
@@ -695,7 +728,7 @@ static void reconnect(struct fl__hnsw *g, const struct fl__hnsw_vecs *v, uint32_
                       uint32_t avoid)
 {
     struct fl__hnsw_scratch *sc = &g->wsc;
-    const float *q = fl__hnsw_row(v, a);
+    struct probe p = probe_floats(fl__hnsw_row(v, a));
     uint32_t cur = NONE;
     for (int k = l + 1; k <= g->nodes[a].level && cur == NONE; k++) {
         const uint32_t *lk = links(g, a, k);
@@ -704,10 +737,10 @@ static void reconnect(struct fl__hnsw *g, const struct fl__hnsw_vecs *v, uint32_
     }
     if (cur == NONE && g->ep != NONE && g->ep != a) {
         /* a has no link above l either, so no search above l can reach it. */
-        float d = gdist(v, q, fl__hnsw_row(v, g->ep));
+        float d = pdist(v, &p, g->ep);
         cur = g->ep;
         for (int k = g->max_level; k > l; k--)
-            greedy(g, v, q, k, &cur, &d);
+            greedy(g, v, &p, k, &cur, &d);
     }
     for (size_t s = 0; s < g->n && cur == NONE; s++) {
         if (s != a && s != avoid && g->nodes[s].level >= l)
@@ -715,7 +748,7 @@ static void reconnect(struct fl__hnsw *g, const struct fl__hnsw_vecs *v, uint32_
     }
     if (cur == NONE)
         return;
-    size_t len = beam_from(g, v, sc, q, l, g->m0, cur, gdist(v, q, fl__hnsw_row(v, cur)), a);
+    size_t len = beam_from(g, v, sc, &p, l, g->m0, cur, pdist(v, &p, cur), a);
     for (size_t i = 0; i < len && links(g, a, l)[0] == 0; i++) {
         if (sc->list[i].s != a && sc->list[i].s != avoid)
             connect(g, v, a, sc->list[i].s, sc->list[i].d, l, true);
@@ -829,21 +862,47 @@ void fl__hnsw_scratch_put(struct fl__hnsw *g, struct fl__hnsw_scratch *sc)
     pthread_mutex_unlock(&g->pool_lock);
 }
 
+static int cand_cmp(const void *a, const void *b)
+{
+    const struct fl__hnsw_cand *x = a, *y = b;
+    if (x->d != y->d)
+        return x->d < y->d ? -1 : 1;
+    return (x->s > y->s) - (x->s < y->s);
+}
+
 size_t fl__hnsw_search(const struct fl__hnsw *g, const struct fl__hnsw_vecs *v,
-                       struct fl__hnsw_scratch *sc, const float *q, size_t ef,
+                       struct fl__hnsw_scratch *sc, const float *q, size_t ef, size_t rerank,
                        const struct fl__hnsw_cand **out)
 {
     *out = sc->out;
     if (g->ep == NONE)
         return 0;
-    FL_ASSERT(ef >= 1 && ef < sc->lcap && sc->vcap >= g->n);
+    FL_ASSERT(ef >= 1 && ef < sc->lcap && sc->vcap >= g->n && rerank >= 1);
+    struct probe p = probe_floats(q);
+    if (v->qdot) {
+        p.codes = true;
+        if (!v->neg) {
+            double qq = 0.0;
+            for (size_t i = 0; i < v->dim; i++)
+                qq += (double)q[i] * q[i];
+            p.qq = (float)qq;
+        }
+    }
     uint32_t cur = g->ep;
-    float dcur = gdist(v, q, fl__hnsw_row(v, cur));
+    float dcur = pdist(v, &p, cur);
     for (int l = g->max_level; l > 0; l--)
-        greedy(g, v, q, l, &cur, &dcur);
-    size_t len = beam_from(g, v, sc, q, 0, ef, cur, dcur, NONE);
-    for (size_t i = 0; i < len; i++)
-        sc->out[i] = (struct fl__hnsw_cand){.d = sc->list[i].d, .s = sc->list[i].s};
+        greedy(g, v, &p, l, &cur, &dcur);
+    size_t len = beam_from(g, v, sc, &p, 0, ef, cur, dcur, NONE);
+    /* The walk's best `rerank` with their float distances (the walk's own
+     * when it used the floats), best first. */
+    len = FL_MIN(len, rerank);
+    for (size_t i = 0; i < len; i++) {
+        uint32_t s = sc->list[i].s;
+        float d = p.codes ? gdist(v, q, fl__hnsw_row(v, s)) : sc->list[i].d;
+        sc->out[i] = (struct fl__hnsw_cand){.d = d, .s = s};
+    }
+    if (p.codes)
+        qsort(sc->out, len, sizeof(*sc->out), cand_cmp);
     return len;
 }
 

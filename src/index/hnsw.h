@@ -18,14 +18,20 @@
 #include "index/index_int.h"
 
 /* Row access for the graph: node s's vector is
- * chunks[s >> 10] + (s & 1023) * stride. `neg` makes the graph distance
- * -dist (IP and cosine use -dot so that smaller is better). */
+ * chunks[s >> 10] + (s & 1023) * stride, and its int8 code (index_int.h) is
+ * (int8_t *)chunks[s >> 10] + code_off + (s & 1023) * cstride. `neg` makes
+ * the graph distance -dist (IP and cosine use -dot so that smaller is
+ * better). Inserts measure with the floats; searches step through the codes
+ * (when qdot is set) and re-score their best candidates with the floats. */
 struct fl__hnsw_vecs {
     float *const *chunks; /* borrowed: the index's chunk table */
     size_t stride;        /* floats per row */
     size_t dim;           /* floats compared */
     fl_dist_fn dist;      /* one-to-one kernel: l2 or dot */
     bool neg;             /* graph distance = -dist */
+    size_t code_off;      /* byte offset of the code rows in a chunk */
+    size_t cstride;       /* bytes per code row */
+    fl_qdot_fn qdot;      /* int8 kernel; NULL: searches use the floats too */
 };
 
 #define FL__HNSW_CHUNK_SHIFT 10 /* must equal index.c's CHUNK_SHIFT */
@@ -36,6 +42,12 @@ static inline const float *fl__hnsw_row(const struct fl__hnsw_vecs *v, uint32_t 
 {
     return v->chunks[s >> FL__HNSW_CHUNK_SHIFT] +
            (size_t)(s & ((1u << FL__HNSW_CHUNK_SHIFT) - 1)) * v->stride;
+}
+
+static inline const int8_t *fl__hnsw_code(const struct fl__hnsw_vecs *v, uint32_t s)
+{
+    return (const int8_t *)v->chunks[s >> FL__HNSW_CHUNK_SHIFT] + v->code_off +
+           (size_t)(s & ((1u << FL__HNSW_CHUNK_SHIFT) - 1)) * v->cstride;
 }
 
 /* One graph search candidate: slot and graph distance. */
@@ -92,12 +104,14 @@ void fl__hnsw_remove(struct fl__hnsw *g, const struct fl__hnsw_vecs *v, uint32_t
 struct fl__hnsw_scratch *fl__hnsw_scratch_get(struct fl__hnsw *g, size_t ef);
 void fl__hnsw_scratch_put(struct fl__hnsw *g, struct fl__hnsw_scratch *sc);
 
-/* Approximate search: the up to ef nodes nearest q found by the graph, best
- * first, in *out (owned by sc, valid until the scratch is put back); returns
- * their count. ef must be <= the ef given to fl__hnsw_scratch_get. Read lock
- * held; concurrent searches each use their own scratch. */
+/* Approximate search: the graph walks with beam width ef (through the int8
+ * codes when v->qdot is set), then the best `rerank` nodes it found get
+ * their float distances; those, best first, go to *out (owned by sc, valid
+ * until the scratch is put back), and their count (<= rerank, <= ef) is
+ * returned. ef must be <= the ef given to fl__hnsw_scratch_get; rerank >= 1.
+ * Read lock held; concurrent searches each use their own scratch. */
 size_t fl__hnsw_search(const struct fl__hnsw *g, const struct fl__hnsw_vecs *v,
-                       struct fl__hnsw_scratch *sc, const float *q, size_t ef,
+                       struct fl__hnsw_scratch *sc, const float *q, size_t ef, size_t rerank,
                        const struct fl__hnsw_cand **out);
 
 /* Check the graph's invariants: link counts within M (2M at level 0), links

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /* ============================ Distance kernels ============================ */
 
@@ -27,6 +28,10 @@ typedef float (*fl_dist_fn)(const float *a, const float *b, size_t dim);
 typedef void (*fl_dist_batch_fn)(const float *q, const float *base, size_t n, size_t dim,
                                  size_t stride, float *out);
 
+/* Quantised kernel (the graph search's hot path): sum q_i * c_i of a float
+ * query and a row's int8 codes, c[0..dim). No alignment required. Pure. */
+typedef float (*fl_qdot_fn)(const float *q, const int8_t *c, size_t dim);
+
 struct fl__index_dist {
     const char *name;           /* "scalar", "avx2", "avx512" */
     enum fl_isa isa;            /* the ISA these kernels need */
@@ -34,7 +39,39 @@ struct fl__index_dist {
     fl_dist_fn dot;             /* sum a_i * b_i */
     fl_dist_batch_fn l2_batch;  /* l2 of q against n rows */
     fl_dist_batch_fn dot_batch; /* dot of q against n rows */
+    fl_qdot_fn qdot;            /* sum q_i * c_i, int8 codes */
 };
+
+/* ============================ Int8 row codes ============================ */
+
+/* Each row also has an int8 code (src/index/quant.c): c_i = round(x_i / s)
+ * with s = max|x_i| / 127 (one scale per row, symmetric), stored as dim
+ * int8 then, at the end of the code row, two floats: s and |s c|^2. The graph
+ * search steps through the codes (a quarter of the bytes of the floats) and
+ * re-scores its best candidates with the float rows, so results keep their
+ * exact distances. FL__INDEX_CODE_META is the byte offset of the floats from
+ * the end of the code row. */
+#define FL__INDEX_CODE_META 8
+
+/* Bytes of one code row for dim: codes and the two floats, rounded up to a
+ * cache line. */
+static inline size_t fl__index_code_stride(size_t dim)
+{
+    return (dim + FL__INDEX_CODE_META + 63) / 64 * 64;
+}
+
+/* Encode x[0..dim) into code[0..fl__index_code_stride(dim)) (padding zeroed). */
+void fl__index_quantize(const float *x, size_t dim, int8_t *code);
+
+/* The scale s and squared norm |s c|^2 stored in a code row of cstride bytes. */
+static inline void fl__index_code_meta(const int8_t *code, size_t cstride, float *scale,
+                                       float *sqnorm)
+{
+    float m[2];
+    memcpy(m, code + cstride - FL__INDEX_CODE_META, sizeof(m));
+    *scale = m[0];
+    *sqnorm = m[1];
+}
 
 /* Software prefetch for the scan: hint the cache lines of the row
  * FL_INDEX_PREFETCH_BYTES ahead of `row` (one row of stride floats), but none

@@ -202,6 +202,102 @@ static void test_tail_at_page_end(void)
     munmap(mem, (size_t)page * 2);
 }
 
+/* The int8 kernels: every ISA against a double sum of q_i * c_i (exact
+ * products, so only the float summation differs), at odd dims and unaligned
+ * starts, with codes ending at an unmapped page (the tail must not read past
+ * it). */
+static void test_qdot(void)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    char *mem =
+        mmap(NULL, (size_t)page * 2, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    float q[520];
+    struct fl_rng r;
+    T_REQUIRE(mem != MAP_FAILED);
+    T_REQUIRE(mprotect(mem + page, (size_t)page, PROT_NONE) == 0);
+    fl_rng_seed(&r, 5);
+    for (int isa = FL_ISA_SCALAR; isa <= FL_ISA_AVX512; isa++) {
+        const struct fl__index_dist *k = kern_or_null(isa);
+        int bad = 0;
+        if (!k)
+            continue;
+        for (size_t di = 0; di < FL_ARRAY_LEN(dims); di++) {
+            size_t n = dims[di];
+            int8_t *c = (int8_t *)(mem + page) - n; /* ends at the guard page */
+            for (size_t off = 0; off < 3; off++) {
+                double want = 0.0, as = 0.0;
+                fill(&r, q, n + off, 1.0f);
+                for (size_t i = 0; i < n; i++) {
+                    c[i] = (int8_t)((int)(fl_rng_double(&r) * 255.0) - 127);
+                    want += (double)q[off + i] * c[i];
+                    as += fabs((double)q[off + i] * c[i]);
+                }
+                bad += !close_enough(k->qdot(q + off, c, n), want, as, n);
+            }
+        }
+        T_CHECK_EQ_INT(bad, 0);
+    }
+    munmap(mem, (size_t)page * 2);
+}
+
+/* The row codes: every component within half a step of its float (the
+ * largest exactly), the stored scale and squared norm consistent with the
+ * codes, padding zeroed; a zero row codes to all zeros; and the quantised dot
+ * of unit 320-d vectors off by about 1e-3 at most (what the graph's ranking
+ * can afford: its best candidates are re-scored with the floats). */
+static void test_quantize(void)
+{
+    struct fl_rng r;
+    const struct fl__index_dist *k = fl__index_dist_active();
+    int8_t code[4096 + 64];
+    float x[513], q[513], scale, sqn;
+    double worst = 0.0;
+    fl_rng_seed(&r, 6);
+    for (size_t di = 0; di < FL_ARRAY_LEN(dims); di++) {
+        size_t n = dims[di], cs = fl__index_code_stride(n);
+        double sq = 0.0;
+        int bad = 0;
+        T_CHECK(cs % 64 == 0 && cs >= n + FL__INDEX_CODE_META);
+        fill(&r, x, n, 3.0f);
+        memset(code, 0x55, sizeof(code));
+        fl__index_quantize(x, n, code);
+        fl__index_code_meta(code, cs, &scale, &sqn);
+        T_CHECK(scale > 0.0f);
+        for (size_t i = 0; i < n; i++) {
+            bad += fabs((double)x[i] - (double)scale * code[i]) > scale * 0.5001;
+            bad += fabsf(x[i]) > 127.0f * scale * 1.0001f;
+            sq += (double)scale * code[i] * scale * code[i];
+        }
+        for (size_t i = n; i < cs - FL__INDEX_CODE_META; i++)
+            bad += code[i] != 0;
+        T_CHECK_EQ_INT(bad, 0);
+        T_CHECK(fabs(sqn - sq) <= 1e-5 * sq);
+    }
+    memset(x, 0, sizeof(x));
+    fl__index_quantize(x, 128, code);
+    fl__index_code_meta(code, fl__index_code_stride(128), &scale, &sqn);
+    T_CHECK(scale == 0.0f && sqn == 0.0f && code[0] == 0 && code[127] == 0);
+    for (int t = 0; t < 200; t++) {
+        double nx = 0.0, nq = 0.0, exact = 0.0;
+        fill(&r, x, 320, 1.0f);
+        fill(&r, q, 320, 1.0f);
+        for (size_t i = 0; i < 320; i++) {
+            nx += (double)x[i] * x[i];
+            nq += (double)q[i] * q[i];
+        }
+        for (size_t i = 0; i < 320; i++) {
+            x[i] = (float)(x[i] / sqrt(nx));
+            q[i] = (float)(q[i] / sqrt(nq));
+            exact += (double)x[i] * q[i];
+        }
+        fl__index_quantize(x, 320, code);
+        fl__index_code_meta(code, fl__index_code_stride(320), &scale, &sqn);
+        worst = fmax(worst, fabs(scale * k->qdot(q, code, 320) - exact));
+    }
+    printf("# unit 320-d vectors: worst |quantised dot - dot| over 200 pairs %.2e\n", worst);
+    T_CHECK(worst < 2e-3);
+}
+
 /* The active table is the best available not above fl_cpu_isa(), so
  * FL_FORCE_ISA pins it (run with FL_FORCE_ISA=scalar to see "scalar"). */
 static void test_dispatch(void)
@@ -224,6 +320,8 @@ int main(int argc, char **argv)
     T_RUN(test_kernels_special_values);
     T_RUN(test_batch_equals_single);
     T_RUN(test_tail_at_page_end);
+    T_RUN(test_qdot);
+    T_RUN(test_quantize);
     T_RUN(test_dispatch);
     return t_done();
 }
