@@ -3,10 +3,14 @@
 embeddings cache, to check the C protocol and calibration code.
 
     /usr/bin/python3 tools/eval_crosscheck.py build/lfw-embeddings.bin [../shared] [--sweep]
+    /usr/bin/python3 tools/eval_crosscheck.py build/lfw-embeddings.bin [../shared] \
+        --export-fused OUT.f32
 
 Prints the 10-fold LFW accuracy (brute-force threshold search over every midpoint) per
 variant, and the false/true-match rates at the committed calibration anchors for
-Similarity 99 and 80 (all pairs, blocked matrix products). Cache layout: eval_set.c."""
+Similarity 99 and 80 (all pairs, blocked matrix products). Cache layout: eval_set.c.
+--export-fused writes the fused vectors of every image that has them (N x 320 float32,
+raw) and stops: the real-face input of bench/range_recall.c."""
 import os
 import re
 import sys
@@ -14,7 +18,8 @@ import sys
 import numpy as np
 
 SWEEP = "--sweep" in sys.argv
-args = [a for a in sys.argv[1:] if a != "--sweep"]
+EXPORT = sys.argv[sys.argv.index("--export-fused") + 1] if "--export-fused" in sys.argv else None
+args = [a for a in sys.argv[1:] if a != "--sweep" and a != "--export-fused" and a != EXPORT]
 cache = args[0]
 shared = args[1] if len(args) > 1 else "../shared"
 root = f"{shared}/data/lfw/lfw-deepfunneled-250x250"
@@ -42,6 +47,11 @@ HAS.append(HAS[1] & HAS[3])
 with np.errstate(invalid="ignore", divide="ignore"):
     emb.append(np.hstack([np.sqrt(W) * emb[1] / np.linalg.norm(emb[1], axis=1, keepdims=True),
                           np.sqrt(1 - W) * emb[3] / np.linalg.norm(emb[3], axis=1, keepdims=True)]))
+
+if EXPORT:
+    emb[4][HAS[4]].astype(np.float32).tofile(EXPORT)
+    print(f"wrote {HAS[4].sum()} fused vectors to {EXPORT}")
+    sys.exit(0)
 
 lines = open(f"{shared}/data/lfw/pairs.txt").read().split("\n")
 folds, per = map(int, lines[0].split())

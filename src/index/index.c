@@ -743,7 +743,10 @@ enum fl_status fl_index_search_opt(struct fl_index *ix, const float *q, size_t k
         return fl_err_set(err, FL_ERR_INVALID_ARG, "index: unknown search mode %d", (int)mode);
     fl__index_topk_init(&t, out_hits, k, max_distance);
     rdlock(ix);
-    ef = opts && opts->ef ? FL_MIN(opts->ef, (size_t)FL_INDEX_EF_MAX) : ix->hp.ef_search;
+    if (opts && opts->ef)
+        ef = FL_MIN(opts->ef, (size_t)FL_INDEX_EF_MAX);
+    else
+        ef = isfinite(max_distance) ? ix->hp.ef_range : ix->hp.ef_search;
     graph = ix->g && (mode == FL_INDEX_SEARCH_APPROX ||
                       (mode == FL_INDEX_SEARCH_AUTO && ix->n >= ix->hp.threshold));
     /* A range search asking for more than ef (Rekognition's MaxFaces defaults
@@ -813,6 +816,7 @@ void fl_index_hnsw_defaults(struct fl_index_hnsw_params *p)
     p->m = 16;
     p->ef_construction = 200;
     p->ef_search = FL_INDEX_EF_SEARCH_DEFAULT;
+    p->ef_range = FL_INDEX_EF_RANGE_DEFAULT;
     p->seed = 0x68e5f1a7c0ffee01u;
 }
 
@@ -822,7 +826,7 @@ static enum fl_status check_params(const struct fl_index_hnsw_params *p, struct 
         return fl_err_set(err, FL_ERR_INVALID_ARG, "index: m %u outside 2..%d", p->m,
                           FL__HNSW_M_MAX);
     if (p->ef_construction < 1 || p->ef_construction > FL_INDEX_EF_MAX || p->ef_search < 1 ||
-        p->ef_search > FL_INDEX_EF_MAX)
+        p->ef_search > FL_INDEX_EF_MAX || p->ef_range < 1 || p->ef_range > FL_INDEX_EF_MAX)
         return fl_err_set(err, FL_ERR_INVALID_ARG, "index: ef outside 1..%d", FL_INDEX_EF_MAX);
     return FL_OK;
 }

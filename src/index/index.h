@@ -131,9 +131,15 @@ enum fl_status fl_index_search(struct fl_index *ix, const float *q, size_t k, fl
  *   ef_construction  200;
  *   ef_search        see FL_INDEX_EF_SEARCH_DEFAULT (chosen so recall@10 >=
  *                    0.99 on the bench data, see docs/internals/index.md);
+ *   ef_range         the starting ef of a search with a finite max_distance
+ *                    (FL_INDEX_EF_RANGE_DEFAULT): the vectors within a range
+ *                    are the near ones, which a narrower beam already finds
+ *                    (the far end of a top-k is what needs ef_search);
+ *                    measured on LFW's faces in docs/internals/index.md;
  *   seed             level draws (reproducible graphs). */
 #define FL_INDEX_HNSW_THRESHOLD_DEFAULT 20000
 #define FL_INDEX_EF_SEARCH_DEFAULT      192
+#define FL_INDEX_EF_RANGE_DEFAULT       64
 #define FL_INDEX_EF_MAX                 100000 /* largest ef_construction / ef_search / ef */
 
 struct fl_index_hnsw_params {
@@ -141,13 +147,14 @@ struct fl_index_hnsw_params {
     unsigned m;               /* 2..64 */
     unsigned ef_construction; /* 1..FL_INDEX_EF_MAX */
     unsigned ef_search;       /* 1..FL_INDEX_EF_MAX; raised to k per search */
+    unsigned ef_range;        /* 1..FL_INDEX_EF_MAX; ef_search's part for range searches */
     uint64_t seed;            /* level-draw seed */
 };
 
 /* Fill p with the defaults above. */
 void fl_index_hnsw_defaults(struct fl_index_hnsw_params *p);
 
-/* Set the graph parameters (copied). threshold and ef_search apply at once;
+/* Set the graph parameters (copied). threshold, ef_search and ef_range apply at once;
  * a change of m, ef_construction or seed drops the graph and rebuilds it with
  * the new values if the count is at or above the threshold. Returns FL_OK,
  * FL_ERR_INVALID_ARG for values out of range, or FL_ERR_NOMEM (building the
@@ -167,8 +174,8 @@ enum fl_index_search_mode {
 
 struct fl_index_search_opts {
     enum fl_index_search_mode mode;
-    size_t ef; /* beam width; 0: the index's ef_search. Capped at FL_INDEX_EF_MAX, then
-                  raised to k (+1 with exclude). */
+    size_t ef; /* beam width; 0: the index's ef_search (ef_range when max_distance is
+                  finite). Capped at FL_INDEX_EF_MAX, then raised to k (+1 with exclude). */
 };
 
 /* fl_index_search with options (NULL opts: AUTO, default ef). Same contract,

@@ -185,6 +185,54 @@ static void test_recall_build(void)
     fl_free(ids);
 }
 
+/* A range search (finite max_distance, as SearchFaces with a threshold)
+ * starts at ef_range, not ef_search. The range here is each query's exact
+ * 5th-nearest distance; the graph at the default ef_range must return the
+ * same in-range hits as the scan for nearly every query, and a range search
+ * with ef_range 1 (widened only up to k) must do measurably worse, which
+ * shows the parameter is the one in use. */
+static double range_recall(struct fl_index *ix, size_t *n_in)
+{
+    struct fl_index_hit e[K], a[K];
+    size_t ne, na, hit = 0;
+    *n_in = 0;
+    for (size_t i = 0; i < NQ; i++) {
+        const float *q = g_queries + i * DIM;
+        if (fl_index_search_opt(ix, q, K, INFINITY, NULL, &EXACT, e, &ne, NULL) != FL_OK ||
+            ne < 5)
+            return -1.0;
+        float r = e[4].distance;
+        if (fl_index_search_opt(ix, q, K, r, NULL, &EXACT, e, &ne, NULL) != FL_OK ||
+            fl_index_search(ix, q, K, r, NULL, a, &na, NULL) != FL_OK)
+            return -1.0;
+        for (size_t x = 0; x < ne; x++) {
+            for (size_t y = 0; y < na; y++)
+                hit += a[y].id == e[x].id && a[y].distance == e[x].distance;
+        }
+        *n_in += ne;
+    }
+    return *n_in ? (double)hit / (double)*n_in : 1.0;
+}
+
+static void test_range_ef(void)
+{
+    struct fl_index_hnsw_params hp;
+    size_t n_in;
+    fl_index_hnsw_defaults(&hp);
+    double r = range_recall(g_big, &n_in);
+    hp.ef_range = 1;
+    T_REQUIRE(fl_index_set_hnsw(g_big, &hp, NULL) == FL_OK);
+    double r1 = range_recall(g_big, &n_in);
+    fl_index_hnsw_defaults(&hp);
+    T_REQUIRE(fl_index_set_hnsw(g_big, &hp, NULL) == FL_OK);
+    printf("# range search (5th-NN radius, %zu hits in range): recall %.4f at ef_range %d, "
+           "%.4f at 1\n",
+           n_in, r, FL_INDEX_EF_RANGE_DEFAULT, r1);
+    T_CHECK(n_in >= 5 * NQ);
+    T_CHECK(r >= 0.99);
+    T_CHECK(r1 >= 0.0 && r1 < r);
+}
+
 static void test_mass_delete(void)
 {
     struct fl_err err = {0};
@@ -341,7 +389,7 @@ static void small_vec(uint64_t id, unsigned ver, float *out)
 /* Range search wider than ef (a large k with a finite max_distance, as
  * SearchFaces with its default MaxFaces of 4096 and a threshold): a tight
  * cluster of 300 points around one centre among 3,000 scattered ones, graph
- * with ef_search 32. Every cluster point within range is found (ef widened
+ * with ef_search and ef_range 32. Every cluster point within range is found (ef widened
  * past 32), nothing out of range is returned, and a query with only a few
  * points in range answers them all, as the exact scan does. */
 static void test_range_beyond_ef(void)
@@ -357,7 +405,7 @@ static void test_range_beyond_ef(void)
     T_REQUIRE(ix && v && a && b);
     fl_index_hnsw_defaults(&hp);
     hp.threshold = 1000;
-    hp.ef_search = 32;
+    hp.ef_search = hp.ef_range = 32;
     T_REQUIRE(fl_index_set_hnsw(ix, &hp, NULL) == FL_OK);
     fl_rng_seed(&r, 5);
     for (int j = 0; j < DIM; j++)
@@ -512,6 +560,11 @@ static void test_params(void)
     hp.m = 65;
     T_CHECK_EQ_INT(fl_index_set_hnsw(ix, &hp, &err), FL_ERR_INVALID_ARG);
     hp.m = 8;
+    hp.ef_range = 0;
+    T_CHECK_EQ_INT(fl_index_set_hnsw(ix, &hp, &err), FL_ERR_INVALID_ARG);
+    hp.ef_range = FL_INDEX_EF_MAX + 1;
+    T_CHECK_EQ_INT(fl_index_set_hnsw(ix, &hp, &err), FL_ERR_INVALID_ARG);
+    hp.ef_range = FL_INDEX_EF_RANGE_DEFAULT;
     hp.ef_search = 0;
     T_CHECK_EQ_INT(fl_index_set_hnsw(ix, &hp, &err), FL_ERR_INVALID_ARG);
     T_CHECK_EQ_INT(fl_index_search_opt(ix, v, 1, INFINITY, NULL, &bad, h, &n, &err),
@@ -700,6 +753,7 @@ int main(int argc, char **argv)
     T_RUN(test_reproducible);
     T_RUN(test_concurrency);
     T_RUN(test_recall_build);
+    T_RUN(test_range_ef);
     T_RUN(test_mass_delete);
     T_RUN(test_replace);
     T_RUN(test_snapshot);
