@@ -328,7 +328,9 @@ static void test_snapshot(void)
     fl_index_free(ix);
 
     /* Through a file. */
-    const char *path = "build/test_index_hnsw.snap";
+    /* in /tmp: the build directory's name depends on the build (SAN=...) */
+    char path[64];
+    snprintf(path, sizeof(path), "/tmp/fl-test-hnsw-%d.snap", (int)getpid());
     T_CHECK_EQ_INT(fl_index_save(g_big, path, 7, &err), FL_OK);
     ix = fl_index_load(path, DIM, FL_INDEX_L2, 7, NULL, &err);
     T_CHECK(ix != NULL);
