@@ -7,6 +7,9 @@
  * that thread alone) and GFLOP/s (2 x MAC / time); the two embedding nets
  * also per item in batches of 2, 4 and 8 (fl_nn_exec_new_batch).
  *
+ * PNet also: what a level of a new size costs (executor creation and its
+ * first run) against a warm run.
+ *
  * Part 2: the dlib ResNet layer by layer. Every convolution and fully
  * connected op of the model is rebuilt alone (same shapes, weights, stride,
  * padding and fused activation) as a one-op model, timed the same way, and
@@ -56,6 +59,38 @@ static double time_model(struct fl_nn_model *m, int h, int w, int runs, int batc
     fl_free(t);
     fl_nn_exec_free(e);
     return med;
+}
+
+/* PNet executors are made per pyramid level size and cached (24 sizes per
+ * thread, detect_mtcnn.c): what the first photo of a new size pays per level,
+ * creation and the first run (fresh buffers) against a warm run. Median of 5
+ * CPU ns each, for the top levels of a 640x480 photo. */
+static void pnet_new_size(struct fl_nn_model *m)
+{
+    static const int lv[][2] = {{384, 288}, {273, 205}, {194, 146}};
+    printf("  %-50s %9s %9s %9s\n", "  PNet executor per new level size", "create", "1st run",
+           "warm run");
+    for (size_t i = 0; i < sizeof(lv) / sizeof(lv[0]); i++) {
+        uint64_t tc[5], tf[5];
+        for (int r = 0; r < 5; r++) {
+            uint64_t c0 = thread_cpu_ns();
+            struct fl_nn_exec *e = fl_nn_exec_new(m, lv[i][0], lv[i][1], FL_NN_BACKEND_XNNPACK, 1,
+                                                  NULL);
+            uint64_t c1 = thread_cpu_ns();
+            if (!e)
+                return;
+            fl_nn_exec_run(e, NULL);
+            tc[r] = c1 - c0;
+            tf[r] = thread_cpu_ns() - c1;
+            fl_nn_exec_free(e);
+        }
+        qsort(tc, 5, sizeof(tc[0]), cmp_u64);
+        qsort(tf, 5, sizeof(tf[0]), cmp_u64);
+        char label[64];
+        snprintf(label, sizeof(label), "    %dx%d (ms)", lv[i][0], lv[i][1]);
+        printf("  %-50s %9.2f %9.2f %9.2f\n", label, tc[2] / 1e6, tf[2] / 1e6,
+               time_model(m, lv[i][0], lv[i][1], 10, 1) / 1e6);
+    }
 }
 
 struct group {
@@ -115,6 +150,8 @@ int main(int argc, char **argv)
         ns = time_model(m, nets[i].h, nets[i].w, 30, 1);
         printf("  %-50s %9.1f %9.3f %9.1f\n", nets[i].name, macs / 1e6, ns / 1e6,
                ns > 0 ? 2 * macs / ns : 0);
+        if (nets[i].net == FL__FACE_NET_PNET)
+            pnet_new_size(m);
         if (nets[i].net == FL__FACE_NET_RNET || nets[i].net == FL__FACE_NET_ONET) {
             /* MTCNN's refinement runs its candidates in batches */
             static const int bs[] = {8, 16, 32, 64, 128};
