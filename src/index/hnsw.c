@@ -481,8 +481,7 @@ static size_t beam(const struct fl__hnsw *g, const struct fl__hnsw_vecs *v,
         /* All distances first, then the inserts, so the rows' misses can
          * overlap. No software prefetch: measured on 100,000 x 320, hinting
          * the rows (all of them, or a few ahead) made no difference or made
-         * it slower; the steps wait on page walks more than on line fills
-         * (docs/internals/index.md). */
+         * it slower (docs/internals/index.md). */
         float dist[2 * FL__HNSW_M_MAX];
         for (uint32_t j = 0; j < nf; j++)
             dist[j] = pdist(v, p, fresh[j]);

@@ -281,8 +281,8 @@ static void unlock(struct fl_index *ix)
  * in a VM) on top of the cache miss. So a chunk is put on 2 MiB pages when
  * rounding it up to whole 2 MiB costs at most a quarter more memory (320
  * floats a row: 1.67 MiB -> 2 MiB); measured on 100,000 x 320, the int8
- * codes and huge pages together cut a search from ~750 to ~540 us (each
- * alone helps little: docs/internals/index.md). Other sizes get plain
+ * codes on huge pages make a search 1.1-1.4x faster (bench/random_read.c,
+ * bench/range_recall.c: docs/internals/index.md). Other sizes get plain
  * memory. */
 #define HUGE_PAGE ((size_t)2 << 20)
 
