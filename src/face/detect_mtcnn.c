@@ -197,16 +197,6 @@ static enum fl_status lerp_taps_make(int in, int out, struct lerp_taps *t, struc
 typedef float v4f __attribute__((vector_size(16)));
 typedef int v4i __attribute__((vector_size(16)));
 
-/* Round half up and clamp, as the img module does. */
-static uint8_t round_u8(float v)
-{
-    if (!(v > 0.0f))
-        return 0;
-    if (v >= 254.5f)
-        return 255;
-    return (uint8_t)(int)(v + 0.5f);
-}
-
 /* Row buffers for an area resample to out_w columns. */
 static enum fl_status rows_reserve(struct fl__mtcnn_exec *x, int out_w, struct fl_err *err)
 {
@@ -264,8 +254,8 @@ static void area_resample(const uint8_t *src, size_t stride, const struct area_t
             }
         }
         for (int xo = 0; xo < out_w; xo++) {
-            uint8_t v0 = round_u8(acc[3 * xo]), v1 = round_u8(acc[3 * xo + 1]),
-                    v2 = round_u8(acc[3 * xo + 2]);
+            uint8_t v0 = fl_img_round_u8(acc[3 * xo]), v1 = fl_img_round_u8(acc[3 * xo + 1]),
+                    v2 = fl_img_round_u8(acc[3 * xo + 2]);
             if (dst) {
                 uint8_t *d = dst + (size_t)y * dst_stride + 3 * (size_t)xo;
                 d[0] = v0;
@@ -298,7 +288,7 @@ static void lerp_resample(const uint8_t *src, size_t stride, const struct lerp_t
             for (int c = 0; c < 3; c++) {
                 float top = (float)r0[a + c] + ((float)r0[b + c] - (float)r0[a + c]) * fx;
                 float bot = (float)r1[a + c] + ((float)r1[b + c] - (float)r1[a + c]) * fx;
-                q[c] = norm(round_u8(top + (bot - top) * fy));
+                q[c] = norm(fl_img_round_u8(top + (bot - top) * fy));
             }
         }
     }

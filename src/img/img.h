@@ -154,18 +154,32 @@ enum fl_status fl_img_crop_square(const struct fl_image *src, int x, int y, int 
 enum fl_status fl_img_resize_bilinear(const struct fl_image *src, int out_w, int out_h,
                                       struct fl_image *out, struct fl_err *err);
 
-/* The box-filter (area) taps fl_img_resize_area uses along one axis, from in
- * to out samples, for resamplers that must give its bytes exactly (MTCNN's
- * fused pyramid): output i = sum of w[k] * src[first[i] + k - off[i]] for k
- * in off[i] .. off[i+1]-1. The caller provides first (out ints), off (out+1
- * ints) and w (fl_img_area_taps_cap(in, out) floats). */
 /* The bilinear taps of fl_img_resize_bilinear (half_pixel: TF half-pixel
  * centres, clamped) and fl_img_resize_tf_f32 (legacy align_corners=false)
  * along one axis: output i = src[i0[i]] + (src[i1[i]] - src[i0[i]]) * f[i];
  * i0, i1 and f have out entries (the caller's). */
 void fl_img_bilinear_taps(int in, int out, bool half_pixel, int *i0, int *i1, float *f);
+
+/* The box-filter (area) taps fl_img_resize_area uses along one axis, from in
+ * to out samples, for resamplers that must give its bytes exactly (MTCNN's
+ * fused pyramid): output i = sum of w[k] * src[first[i] + k - off[i]] for k
+ * in off[i] .. off[i+1]-1. The caller provides first (out ints), off (out+1
+ * ints) and w (fl_img_area_taps_cap(in, out) floats). */
 size_t fl_img_area_taps_cap(int in, int out);
 void fl_img_area_taps(int in, int out, int *first, int *off, float *w);
+
+/* A resampled float back to a byte, as every float resizer here rounds it:
+ * half up, clamped to 0..255. v + 0.5 is positive where it is converted, so
+ * the int conversion (truncation) is floor; floorf would be a libm call
+ * without SSE4.1. */
+static inline uint8_t fl_img_round_u8(float v)
+{
+    if (!(v > 0.0f))
+        return 0;
+    if (v >= 254.5f)
+        return 255;
+    return (uint8_t)(int)(v + 0.5f);
+}
 
 /* Area (box) resize: each output pixel is the mean of the source area it
  * covers, partial pixels weighted by coverage (OpenCV INTER_AREA for

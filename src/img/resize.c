@@ -28,17 +28,6 @@
 #include <math.h>
 #include <string.h>
 
-/* Round half up and clamp. v + 0.5 is positive here, so the int conversion
- * (truncation) is floor; floorf would be a libm call without SSE4.1. */
-static uint8_t round_u8(float v)
-{
-    if (!(v > 0.0f))
-        return 0;
-    if (v >= 254.5f)
-        return 255;
-    return (uint8_t)(int)(v + 0.5f);
-}
-
 static enum fl_status check_resize_args(const struct fl_image *src, int out_w, int out_h,
                                         struct fl_err *err)
 {
@@ -151,7 +140,7 @@ enum fl_status fl_img_resize_bilinear(const struct fl_image *src, int out_w, int
             size_t a = (size_t)tx.i0[x] * 3, b = (size_t)tx.i1[x] * 3;
             float fx = tx.f[x];
             for (int c = 0; c < 3; c++)
-                *d++ = round_u8(bilerp(r0, r1, a + c, b + c, fx, fy));
+                *d++ = fl_img_round_u8(bilerp(r0, r1, a + c, b + c, fx, fy));
         }
     }
     *out = img;
@@ -319,7 +308,7 @@ enum fl_status fl_img_resize_area(const struct fl_image *src, int out_w, int out
                 acc[i] += wy * row[i];
         }
         for (size_t i = 0; i < n3; i++)
-            d[i] = round_u8(acc[i]);
+            d[i] = fl_img_round_u8(acc[i]);
     }
     *out = img;
     img.px = NULL;
