@@ -4,6 +4,7 @@
  * golden/README.md: a pipeline that copies face-api's float steps should
  * land within 1e-3 px on boxes and 1e-4 on scores. */
 #include "t.h"
+#include "t_img.h"
 #include "t_jsonl.h"
 #include "face/detect.h"
 #include "img/img.h"
@@ -14,20 +15,12 @@ static struct fl__faceapi_det *g_d;
 static struct fl__faceapi_det_exec *g_x;
 static char g_golden[1024];
 
+/* An image of the golden set (rel: its path inside g_golden). */
 static int load_image(const char *rel, struct fl_image *img)
 {
     char path[2048];
-    uint8_t *buf = NULL;
-    size_t n = 0;
-    struct fl_img_decode_opts o;
-    int ok;
     snprintf(path, sizeof(path), "%s/%s", g_golden, rel);
-    fl_img_decode_opts_default(&o);
-    if (fl_file_read(path, 64u << 20, &buf, &n, NULL) != FL_OK)
-        return 0;
-    ok = fl_img_decode(buf, n, &o, img, NULL, NULL) == FL_OK;
-    fl_free(buf);
-    return ok;
+    return t_load_image(path, img);
 }
 
 /* Compare our detections with a golden "detections" array. */

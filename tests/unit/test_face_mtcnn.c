@@ -2,6 +2,7 @@
  * golden image (where SSD, an independent detector, found it), the six faces
  * of dlib's group photo, landmarks inside their boxes, none on a blank image. */
 #include "t.h"
+#include "t_img.h"
 #include "t_jsonl.h"
 #include "face/detect.h"
 #include "img/img.h"
@@ -10,20 +11,6 @@ T_MAIN_STATE;
 
 static struct fl__mtcnn *g_m;
 static struct fl__mtcnn_exec *g_x;
-
-static int load_image(const char *path, struct fl_image *img)
-{
-    uint8_t *buf = NULL;
-    size_t n = 0;
-    struct fl_img_decode_opts o;
-    int ok;
-    fl_img_decode_opts_default(&o);
-    if (fl_file_read(path, 64u << 20, &buf, &n, NULL) != FL_OK)
-        return 0;
-    ok = fl_img_decode(buf, n, &o, img, NULL, NULL) == FL_OK;
-    fl_free(buf);
-    return ok;
-}
 
 static void test_lfw_one_face_matching_ssd(void)
 {
@@ -50,7 +37,7 @@ static void test_lfw_one_face_matching_ssd(void)
         /* path is .../golden/faceapi/faces_pipeline.jsonl: source is relative to golden/ */
         snprintf(ipath, sizeof(ipath), "%.*s/%s", (int)(strstr(path, "/faceapi/") - path), path,
                  json_string_value(json_object_get(rows[i], "source")));
-        T_REQUIRE(load_image(ipath, &img));
+        T_REQUIRE(t_load_image(ipath, &img));
         fl__mtcnn_params_default(&img, &p);
         T_REQUIRE(fl__mtcnn_detect(g_x, &img, &p, &d, &nd, NULL) == FL_OK);
         for (int k = 0; k < nd; k++) {
@@ -86,7 +73,7 @@ static void test_group_photo(void)
         T_SKIP("models absent");
     if (!t_shared("data/detect/boxes/2008_002470.jpg", path, sizeof(path)))
         T_SKIP("../shared/data absent");
-    T_REQUIRE(load_image(path, &img));
+    T_REQUIRE(t_load_image(path, &img));
     fl__mtcnn_params_default(&img, &p);
     T_REQUIRE(fl__mtcnn_detect(g_x, &img, &p, &d, &nd, NULL) == FL_OK);
     printf("# dlib's 2008_002470.jpg: %d faces\n", nd);

@@ -9,6 +9,7 @@
  * faces (hundreds of RNet candidates, batches and remainders), at full size
  * and at 640x480, and for boxes that leave the image. */
 #include "t.h"
+#include "t_img.h"
 #include "face/detect.h"
 #include "face/face_int.h"
 #include "img/img.h"
@@ -225,20 +226,6 @@ static struct rc_list plain_detect(const struct fl_image *img, const struct fl__
     return all;
 }
 
-static int load_image(const char *path, struct fl_image *img)
-{
-    uint8_t *buf = NULL;
-    size_t n = 0;
-    struct fl_img_decode_opts o;
-    int ok;
-    fl_img_decode_opts_default(&o);
-    if (fl_file_read(path, 64u << 20, &buf, &n, NULL) != FL_OK)
-        return 0;
-    ok = fl_img_decode(buf, n, &o, img, NULL, NULL) == FL_OK;
-    fl_free(buf);
-    return ok;
-}
-
 /* Detect with both, check equal results; returns the face count. */
 static int compare(const char *what, const struct fl_image *img, const struct fl__mtcnn_params *p)
 {
@@ -276,7 +263,7 @@ static void test_photos_bit_equal(void)
         struct fl__mtcnn_params p;
         if (!t_shared(rel[i], path, sizeof(path)))
             continue;
-        T_REQUIRE(load_image(path, &img));
+        T_REQUIRE(t_load_image(path, &img));
         fl__mtcnn_params_default(&img, &p);
         n_faces += compare(rel[i], &img, &p);
         /* 640x480 (stretched; the aspect does not matter here) */
@@ -303,7 +290,7 @@ static void test_border_crops_bit_equal(void)
         T_SKIP("models absent");
     if (!t_shared("data/detect/boxes/2008_002506.jpg", path, sizeof(path)))
         T_SKIP("../shared/data absent");
-    T_REQUIRE(load_image(path, &img));
+    T_REQUIRE(t_load_image(path, &img));
     /* its faces sit at y 65..187, x 125..438: cut through them */
     T_REQUIRE(fl_img_crop_pad(&img, 170, 120, 300, 200, 300, 200, 0, 0, &cut, NULL) == FL_OK);
     fl__mtcnn_params_default(&cut, &p);
@@ -328,7 +315,7 @@ static void test_large_scratch_bit_equal(void)
         T_SKIP("models absent");
     if (!t_shared("data/detect/boxes/2008_002506.jpg", path, sizeof(path)))
         T_SKIP("../shared/data absent");
-    T_REQUIRE(load_image(path, &img));
+    T_REQUIRE(t_load_image(path, &img));
     T_REQUIRE(fl_img_crop_pad(&img, 170, 120, 300, 200, 300, 200, 0, 0, &cut, NULL) == FL_OK);
     T_REQUIRE(fl_img_resize_bilinear(&cut, 2400, 1600, &big, NULL) == FL_OK);
     fl__mtcnn_params_default(&big, &p);

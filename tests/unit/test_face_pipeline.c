@@ -4,6 +4,7 @@
  * alignment, LFW same-person vs different-person distances, and the same
  * results from several threads as from one. */
 #include "t.h"
+#include "t_img.h"
 #include "t_jsonl.h"
 #include "face/face_int.h"
 #include "img/img.h"
@@ -16,25 +17,11 @@ static struct fl_face_engine *g_e;
 static struct fl_face_worker *g_w;
 static char g_golden[1024];
 
-static int load_image(const char *path, struct fl_image *img)
-{
-    uint8_t *buf = NULL;
-    size_t n = 0;
-    struct fl_img_decode_opts o;
-    int ok;
-    fl_img_decode_opts_default(&o);
-    if (fl_file_read(path, 64u << 20, &buf, &n, NULL) != FL_OK)
-        return 0;
-    ok = fl_img_decode(buf, n, &o, img, NULL, NULL) == FL_OK;
-    fl_free(buf);
-    return ok;
-}
-
 static int load_golden_image(const char *rel, struct fl_image *img)
 {
     char p[2048];
     snprintf(p, sizeof(p), "%s/%s", g_golden, rel);
-    return load_image(p, img);
+    return t_load_image(p, img);
 }
 
 /* Given face-api's SSD box, our landmark stage must reproduce face-api's
