@@ -5,6 +5,9 @@
 #ifndef FL_BENCH_UTIL_H
 #define FL_BENCH_UTIL_H
 
+#include "core/core.h"
+
+#include <math.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -28,6 +31,15 @@ static inline int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;
+}
+
+/* A standard normal draw from r (Box-Muller). */
+static inline double bench_gauss(struct fl_rng *r)
+{
+    double u = fl_rng_double(r), v = fl_rng_double(r);
+    if (u < 1e-300)
+        u = 1e-300;
+    return sqrt(-2.0 * log(u)) * cos(2.0 * M_PI * v);
 }
 
 #endif /* FL_BENCH_UTIL_H */

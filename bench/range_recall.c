@@ -29,14 +29,6 @@
 #define DIM 320
 #define K   10
 
-static double gauss(struct fl_rng *r)
-{
-    double u = fl_rng_double(r), v = fl_rng_double(r);
-    if (u < 1e-300)
-        u = 1e-300;
-    return sqrt(-2.0 * log(u)) * cos(2.0 * M_PI * v);
-}
-
 /* Clusters of 8: centre components N(0, 0.09 s), members add N(0, 0.03 s),
  * s = sqrt(128 / DIM) (as bench/seed_faces.c; the index normalises). */
 static float *synth(size_t n)
@@ -48,10 +40,10 @@ static float *synth(size_t n)
     for (size_t i = 0; v && i < n; i++) {
         if (i % 8 == 0) {
             for (int k = 0; k < DIM; k++)
-                c[k] = (float)(gauss(&r) * 0.09 * s);
+                c[k] = (float)(bench_gauss(&r) * 0.09 * s);
         }
         for (int k = 0; k < DIM; k++)
-            v[i * DIM + k] = c[k] + (float)(gauss(&r) * 0.03 * s);
+            v[i * DIM + k] = c[k] + (float)(bench_gauss(&r) * 0.03 * s);
     }
     return v;
 }

@@ -18,6 +18,7 @@
  * queries from them). The collection (default "bench") must not exist.
  */
 #include "api/api.h"
+#include "bench_util.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -34,15 +35,6 @@ struct seed {
     struct fl_rng rng;
     char (*ids)[FL_UUID_STR_LEN + 1];
 };
-
-/* A standard normal draw (Box-Muller). */
-static double gauss(struct fl_rng *r)
-{
-    double u = fl_rng_double(r), v = fl_rng_double(r);
-    if (u < 1e-300)
-        u = 1e-300;
-    return sqrt(-2.0 * log(u)) * cos(2.0 * M_PI * v);
-}
 
 /* Scale v[0..n) to unit length. */
 static void unit(float *v, int n)
@@ -75,7 +67,7 @@ static enum fl_status seed_fn(struct fl__api_ctx *ctx, void *ud, struct fl_err *
         for (size_t i = 0; i < m; i++) {
             if ((done + i) % CLUSTER == 0)
                 for (int k = 0; k < dim; k++)
-                    centre[k] = (float)(0.09 * sc * gauss(&s->rng));
+                    centre[k] = (float)(0.09 * sc * bench_gauss(&s->rng));
             fl_uuid_v4(s->ids[done + i], NULL);
             memcpy(f[i].face_id, s->ids[done + i], sizeof(f[i].face_id));
             fl_uuid_v4(f[i].image_id, NULL);
@@ -86,7 +78,7 @@ static enum fl_status seed_fn(struct fl__api_ctx *ctx, void *ud, struct fl_err *
             f[i].embedding = v + i * (size_t)dim;
             f[i].dim = (uint32_t)dim;
             for (int k = 0; k < dim; k++)
-                v[i * (size_t)dim + k] = centre[k] + (float)(0.03 * sc * gauss(&s->rng));
+                v[i * (size_t)dim + k] = centre[k] + (float)(0.03 * sc * bench_gauss(&s->rng));
             if (c->model->metric == FL_INDEX_COSINE)
                 unit(v + i * (size_t)dim, dim);
         }
